@@ -1,0 +1,70 @@
+"""IQLearn recast as temporal-difference regularised MLE (Section 2, Eq. 14; Appendix A.1.2).
+
+Offline (Eq. 14), on expert transitions only:
+
+    L = E_E[ lam * (V(s) + log pi(a|s) - gamma V(s'))^2 - log pi(a|s) ]
+      = E_E[ lam * r^2 - log pi(a|s) ],        r = q(s, a) - gamma V(s')
+
+It is the original IQ-Learn objective with the chi^2 divergence, -E_E[phi(r)] + (1 - gamma)
+E_rho0[V(s0)], where the initial-value term is telescoped over expert transitions and
+lam = 1 / (4 alpha_chi2). lam = 0 is MLE exactly.
+
+Online, a fraction ``alpha`` of the data comes from the current policy's own rollouts (B).
+Appendix A.1.2 admits two readings, both implemented and both equal to Eq. 14 at alpha = 0:
+
+- ``relaxed`` (the paper's Eqs. 15-17): the chi^2/TD term runs over the mixture
+  (1 - alpha) mu_E + alpha mu_B, the log-likelihood over expert data only:
+
+      L = (1 - alpha) E_E[lam r^2] + alpha E_B[lam r^2] - E_E[log pi(a|s)]
+
+- ``original`` (Garg et al. 2021, online IQ-Learn: its ``value`` loss with the chi^2
+  regulariser on expert and policy samples): policy rollouts join the expert transitions in
+  estimating the initial-state value term and in the chi^2 term:
+
+      L = -E_E[r] + E_mix[V(s) - gamma V(s')] + lam E_mix[r^2],
+      E_mix[x] = (1 - alpha) E_E[x] + alpha E_B[x]
+
+  Since -E_E[r] + E_E[V(s) - gamma V(s')] = -E_E[log pi], this is the relaxed form plus
+  alpha (E_B[V(s) - gamma V(s')] - E_E[V(s) - gamma V(s')]): a contrastive term that lowers
+  the value of states the policy visits and raises it on expert states.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from algorithms.transitions import Transitions, log_prob, masked_mean, soft_value, td_residual
+
+ONLINE_FORMS = ("relaxed", "original")
+
+
+def reward(batch: Transitions, *, gamma: float) -> jax.Array:
+    """The reward IQLearn implies for each transition: r_t = Q(s_t, a_t) - gamma V(s_{t+1})."""
+    return td_residual(batch, gamma)
+
+
+def offline_loss(expert: Transitions, *, lam: float, gamma: float) -> jax.Array:
+    """Eq. 14: E_E[lam (V(s) + log pi(a|s) - gamma V(s'))^2 - log pi(a|s)]."""
+    r = td_residual(expert, gamma)
+    return masked_mean(lam * r**2 - log_prob(expert.logits, expert.actions), expert.mask)
+
+
+def _value_drop(batch: Transitions, gamma: float) -> jax.Array:
+    """V(s) - gamma V(s') per transition: the telescoped initial-state value."""
+    return soft_value(batch.logits) - gamma * batch.next_values
+
+
+def online_loss(
+    expert: Transitions, policy: Transitions, *, lam: float, gamma: float, alpha: float, form: str
+) -> jax.Array:
+    """Online IQLearn with mix-in ``alpha`` of policy transitions; ``form`` picks the reading."""
+    def mixture(f):
+        return (1 - alpha) * masked_mean(f(expert), expert.mask) + alpha * masked_mean(f(policy), policy.mask)
+
+    chi2 = lam * mixture(lambda b: td_residual(b, gamma) ** 2)
+    if form == "relaxed":
+        return chi2 - masked_mean(log_prob(expert.logits, expert.actions), expert.mask)
+    if form == "original":
+        expert_reward = masked_mean(td_residual(expert, gamma), expert.mask)
+        return -expert_reward + mixture(lambda b: _value_drop(b, gamma)) + chi2
+    raise ValueError(f"online IQLearn form {form!r} is unknown; use one of {', '.join(ONLINE_FORMS)}.")

@@ -1,0 +1,14 @@
+"""Benchmark and reproduction harness for "Imitating Language via Scalable Inverse RL".
+
+Importing the package fills the registries: tasks, algorithms, model presets and suites.
+"""
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from bench import catalog, objectives, suites, tabular  # noqa: E402,F401  (registration)
+from bench.cells import Cell  # noqa: E402
+from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError  # noqa: E402
+
+__all__ = ["ALGORITHMS", "MODELS", "SUITES", "TASKS", "BenchError", "Cell"]

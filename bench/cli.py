@@ -1,0 +1,130 @@
+"""The ``bench`` command: list, run, report, check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+DEFAULT_REPORT_DIR = "bench-report"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Reproduce 'Imitating Language via Scalable Inverse RL' as a grid of MLflow runs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print tasks, algorithms, model presets and suites")
+    run = sub.add_parser("run", help="run every unfinished cell of a suite, then write its report")
+    run.add_argument("--suite", required=True)
+    run.add_argument("--filter", dest="filter_expr", metavar="EXPR", help="comma-separated key=glob / key!=glob terms, e.g. 'algorithm=iqlearn*,seed=0'")
+    run.add_argument("--force", action="store_true", help="run cells again even if they have a finished run (the old run is kept)")
+    run.add_argument("--dry-run", action="store_true", help="print the cells that would run and stop")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report afterwards")
+    run.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
+    report = sub.add_parser("report", help="write the suite's HTML report from MLflow")
+    report.add_argument("--suite", required=True)
+    report.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
+    check = sub.add_parser("check", help="print the suite's claim verdicts; exit 1 if any fails")
+    check.add_argument("--suite", required=True)
+    return p
+
+
+def _list() -> int:
+    from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS
+
+    for title, registry in (("tasks", TASKS), ("algorithms", ALGORITHMS), ("model presets", MODELS), ("suites", SUITES)):
+        print(f"{title}:")
+        width = max((len(e.name) for e in registry), default=0)
+        for entry in registry:
+            print(f"  {entry.name:<{width}}  {entry.description}")
+    return 0
+
+
+def _dry_run(suite: str, entries) -> int:
+    by_figure = Counter(e.figure for e in entries)
+    print(f"suite {suite}: {len(entries)} cells")
+    for figure, count in sorted(by_figure.items()):
+        print(f"  {figure}: {count} cells")
+    for entry in entries[:10]:
+        print(f"  {entry.cell.hash}  {entry.figure:<18} {entry.cell.label()}")
+    if len(entries) > 10:
+        print(f"  ... and {len(entries) - 10} more")
+    return 0
+
+
+def _report(suite: str, out: str) -> Path:
+    from bench.runner import load_suite
+    from bench.tracking import check_reachable, tracking_uri
+    from reports import html
+    from reports.runs import load_runs
+
+    entries = load_suite(suite)
+    uri = tracking_uri()
+    check_reachable(uri)
+    page = html.build(suite, load_runs(suite, uri), [(e.cell.hash, e.figure) for e in entries], uri)
+    path = Path(out) / f"{suite}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _check(suite: str) -> int:
+    from bench.runner import load_suite
+    from bench.tracking import check_reachable, tracking_uri
+    from reports.html import verdicts_for
+    from reports.runs import load_runs
+
+    figures = {e.figure for e in load_suite(suite)}
+    uri = tracking_uri()
+    check_reachable(uri)
+    verdicts = [v for v in verdicts_for(load_runs(suite, uri)) if v.claim.figure in figures]
+    for v in verdicts:
+        print(f"{v.verdict.upper():<13} {v.claim.id}\n              {v.measured()}\n              {v.detail}")
+    failed = sum(v.verdict == "fail" for v in verdicts)
+    print(f"{len(verdicts)} checks: " + ", ".join(f"{n} {k}" for k, n in Counter(v.verdict for v in verdicts).items()))
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from bench.registry import BenchError
+
+    try:
+        if args.command == "list":
+            import bench  # noqa: F401  (fills the registries)
+
+            return _list()
+        import bench  # noqa: F401
+
+        if args.command == "run":
+            from bench.runner import load_suite, run_suite, select
+
+            if args.dry_run:
+                return _dry_run(args.suite, select(load_suite(args.suite), args.filter_expr))
+            summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force)
+            print(
+                f"suite {args.suite}: {len(summary.finished)} cells finished now, {summary.skipped} skipped as already finished, "
+                f"{len(summary.failed)} failed",
+                file=sys.stderr,
+            )
+            for entry, error in summary.failed:
+                print(f"  FAILED {entry.cell.label()}: {error}", file=sys.stderr)
+            if not args.no_report:
+                print(f"report: {_report(args.suite, args.out)}", file=sys.stderr)
+            return 1 if summary.failed else 0
+        if args.command == "report":
+            print(f"report: {_report(args.suite, args.out)}")
+            return 0
+        if args.command == "check":
+            return _check(args.suite)
+    except BenchError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished cells are kept in MLflow, rerun the same command to continue.", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

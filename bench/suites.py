@@ -1,0 +1,77 @@
+"""Suites are data: named lists of cells, each tagged with the paper figure or table it feeds.
+
+Figure 11 (toy MDP, Appendix A.3.3). The paper gives neither the chain length, the horizon, the
+discount nor the IQLearn weights of this experiment; the choices below are ours:
+
+- chain of n = 10 bottom states, horizon 14 (four steps of slack to undo mistakes), slip 0.1
+  (the paper's 10%); one mistake-free demonstration (all demonstrations are identical);
+- gamma = 0.5, lam = 0.05, online mix-in alpha = 0.2 (the largest of the paper's text grid),
+  16 policy rollouts per update, Adam with learning rate 0.05, logits initialised N(0, 1).
+
+The gap between online and offline IQLearn depends on gamma and lam (a smaller gamma and a
+smaller lam make the learned reward separate expert from non-expert states more sharply); the
+``paper`` suite therefore also sweeps both, so the report shows how robust the finding is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+from bench.cells import Cell
+from bench.registry import SUITES
+
+
+@dataclass(frozen=True)
+class SuiteCell:
+    cell: Cell
+    figure: str
+
+
+FIG11_TASK = {"n": 10, "horizon": 14, "slip": 0.1}
+FIG11_GAMMA, FIG11_LAM, FIG11_ALPHA = 0.5, 0.05, 0.2
+FIG11_TRAIN = {"learning_rate": 0.05, "policy_batch": 16, "eval_points": 10}
+
+
+def fig11_arms(gamma: float, lam: float, alpha: float) -> list[tuple[str, dict]]:
+    """MLE (reference), offline IQLearn and both readings of online IQLearn."""
+    online = {"lam": lam, "gamma": gamma, "alpha": alpha}
+    return [
+        ("mle", {}),
+        ("iqlearn", {"lam": lam, "gamma": gamma}),
+        ("iqlearn_online", online | {"form": "relaxed"}),
+        ("iqlearn_online", online | {"form": "original"}),
+    ]
+
+
+def fig11_cells(
+    seeds: int, steps: int, *, gamma: float = FIG11_GAMMA, lam: float = FIG11_LAM, alpha: float = FIG11_ALPHA,
+    figure: str = "fig11", with_mle: bool = True,
+) -> list[SuiteCell]:
+    arms = fig11_arms(gamma, lam, alpha)[0 if with_mle else 1 :]
+    return [
+        SuiteCell(
+            Cell.make(
+                "toy_mdp", algorithm, model="tabular", seed=seed,
+                task_options=FIG11_TASK | {"variant": variant}, hparams=hparams,
+                model_options={"init_scale": 1.0}, data={"demonstrations": 1},
+                train=FIG11_TRAIN | {"steps": steps},
+            ),
+            figure,
+        )
+        for variant, (algorithm, hparams), seed in product(("recovery", "no_recovery"), arms, range(seeds))
+    ]
+
+
+@SUITES.register("smoke", "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm; the CI suite")
+def smoke() -> list[SuiteCell]:
+    return fig11_cells(seeds=20, steps=1000)
+
+
+@SUITES.register("paper", "the paper's grid at full settings (so far: Figure 11 and its sensitivity to gamma and lam)")
+def paper() -> list[SuiteCell]:
+    cells = fig11_cells(seeds=50, steps=3000)
+    for gamma, lam in product((0.5, 0.9, 0.99), (0.01, 0.05, 0.5)):
+        if (gamma, lam) != (FIG11_GAMMA, FIG11_LAM):
+            cells += fig11_cells(seeds=20, steps=3000, gamma=gamma, lam=lam, figure="fig11_sensitivity", with_mle=False)
+    return cells

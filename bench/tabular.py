@@ -1,0 +1,161 @@
+"""Training a tabular softmax policy (logits read as soft Q-values) on a known finite MDP.
+
+This is the model behind the toy-MDP cells: the whole parameter vector is a table q[s, a].
+Online objectives get fresh rollouts of the current policy at every step, sampled inside the
+jitted update from the MDP's transition tensor, so a training chunk is one XLA call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from algorithms import Transitions, soft_value
+from bench.objectives import Objective
+from bench.registry import MODELS, BenchError
+
+@dataclass(frozen=True)
+class TabularProblem:
+    """What the trainer needs from an MDP: dynamics, start, terminal states and expert data."""
+
+    transitions: np.ndarray  # [S, A, S]
+    start: int
+    terminal: np.ndarray  # [S] bool
+    horizon: int
+    expert_states: np.ndarray
+    expert_actions: np.ndarray
+    expert_next_states: np.ndarray
+
+
+def _transitions(q, states, actions, next_states, terminal, mask) -> Transitions:
+    """Gather transitions from the table; V(s') is 0 after a terminal state."""
+    return Transitions(
+        logits=q[states],
+        actions=actions,
+        next_values=soft_value(q[next_states]) * (1.0 - terminal[next_states]),
+        mask=mask,
+    )
+
+
+def _rollouts(key, q, log_p, start, terminal, horizon, count):
+    """Sample ``count`` episodes of ``horizon`` steps; a step is masked once a terminal was reached."""
+
+    def step(carry, key):
+        states, alive = carry
+        k_action, k_next = jax.random.split(key)
+        actions = jax.random.categorical(k_action, q[states])
+        next_states = jax.random.categorical(k_next, log_p[states, actions])
+        out = (states, actions, next_states, alive)
+        return (next_states, alive * (1.0 - terminal[next_states])), out
+
+    init = (jnp.full((count,), start), jnp.ones((count,)))
+    _, (s, a, s_next, mask) = jax.lax.scan(step, init, jax.random.split(key, horizon))
+    return s.reshape(-1), a.reshape(-1), s_next.reshape(-1), mask.reshape(-1)
+
+
+@partial(jax.jit, static_argnames=("objective", "horizon", "num_rollouts", "learning_rate", "size"))
+def _train_chunk(q, opt_state, key, log_p, terminal, start, expert, *, objective, horizon, num_rollouts, learning_rate, size):
+    """``size`` Adam steps on the table q; returns the new (q, opt_state) and the step losses."""
+    optimiser = optax.adam(learning_rate)
+
+    def loss_fn(q, key):
+        expert_batch = _transitions(q, *expert, terminal, jnp.ones(expert[0].shape))
+        policy_batch = None
+        if objective.online:
+            s, a, s_next, mask = _rollouts(key, jax.lax.stop_gradient(q), log_p, start, terminal, horizon, num_rollouts)
+            policy_batch = _transitions(q, s, a, s_next, terminal, mask)
+        return objective(expert_batch, policy_batch)
+
+    def update(carry, key):
+        q, opt_state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(q, key)
+        updates, opt_state = optimiser.update(grads, opt_state)
+        return (optax.apply_updates(q, updates), opt_state), loss
+
+    (q, opt_state), losses = jax.lax.scan(update, (q, opt_state), jax.random.split(key, size))
+    return q, opt_state, losses
+
+
+def train_table(
+    problem: TabularProblem,
+    objective: Objective,
+    *,
+    seed: int,
+    steps: int,
+    learning_rate: float,
+    init_scale: float,
+    num_rollouts: int,
+    chunks: int,
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Adam on q in ``chunks`` jitted chunks; yields (steps done, mean loss of the chunk, policy) after each.
+
+    q starts at init_scale * N(0, 1): the policy in states the data never visits stays at this
+    random initialisation unless the objective reaches them, which is the point of Figure 11.
+    """
+    num_states, num_actions, _ = problem.transitions.shape
+    log_p = jnp.log(jnp.asarray(problem.transitions, jnp.float32))
+    terminal = jnp.asarray(problem.terminal, jnp.float32)
+    expert = tuple(jnp.asarray(x) for x in (problem.expert_states, problem.expert_actions, problem.expert_next_states))
+    key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
+    q = init_scale * jax.random.normal(key_init, (num_states, num_actions))
+    opt_state = optax.adam(learning_rate).init(q)
+    sizes = np.diff(np.linspace(0, steps, chunks + 1).round().astype(int))
+    done = 0
+    for size, key in zip(sizes, jax.random.split(key_train, chunks)):
+        q, opt_state, losses = _train_chunk(
+            q, opt_state, key, log_p, terminal, problem.start, expert,
+            objective=objective, horizon=problem.horizon, num_rollouts=num_rollouts,
+            learning_rate=learning_rate, size=int(size),
+        )
+        done += int(size)
+        yield done, float(jnp.mean(losses)), np.asarray(jax.nn.softmax(q, axis=-1), dtype=np.float64)
+
+
+@dataclass
+class Progress:
+    """What a model reports while a cell trains; the last report has ``final=True``."""
+
+    step: int
+    total: int
+    metrics: dict
+    final: bool = False
+    artifacts: dict | None = None
+
+
+def _problem(task, demonstrations: int) -> TabularProblem:
+    needed = ("transitions", "terminal", "demonstrations", "success_probability")
+    if not all(hasattr(task, name) for name in needed):
+        raise BenchError(
+            f"model preset 'tabular' trains only tabular MDP tasks such as toy_mdp, not {type(task).__name__}; "
+            "pick a sequence model preset for text tasks."
+        )
+    demo = task.demonstrations(demonstrations)
+    return TabularProblem(task.transitions(), task.start, task.terminal(), task.horizon, demo.states, demo.actions, demo.next_states)
+
+
+@MODELS.register("tabular", "a table of logits q[s, a] read as soft Q-values (toy MDP cells)")
+@dataclass(frozen=True)
+class TabularPolicy:
+    init_scale: float = 1.0
+
+    def fit(self, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
+        """Train, reporting train/loss and train/success_rate per chunk, then eval/success_rate."""
+        problem = _problem(task, int(data.get("demonstrations", 1)))
+        steps = int(train["steps"])
+        policy = None
+        for step, loss, policy in train_table(
+            problem, objective, seed=seed, steps=steps, learning_rate=float(train["learning_rate"]),
+            init_scale=self.init_scale, num_rollouts=int(train.get("policy_batch", 16)),
+            chunks=int(train.get("eval_points", 10)),
+        ):
+            yield Progress(step, steps, {"train/loss": loss, "train/success_rate": task.success_probability(policy)})
+        yield Progress(
+            steps, steps, {"eval/success_rate": task.success_probability(policy)}, final=True,
+            artifacts={"policy.json": {"policy": policy.round(6).tolist(), "rows": "state", "columns": ["advance", "up"]}},
+        )

@@ -1,0 +1,120 @@
+"""The reproducibility report: one self-contained HTML page built only from MLflow runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections import Counter
+
+from reports import fig11
+from reports.claims import Verdict, evaluate
+from reports.references import CLAIMS
+from reports.runs import RunRecord
+
+# figure id -> (module rendering it, figure ids whose cells it shows)
+FIGURES = {"fig11": (fig11, ("fig11", "fig11_sensitivity"))}
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .55em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.pass{background:#d8f5d8}.fail{background:#f8d4d4}.inconclusive{background:#fbf0c8}
+.notrun{background:#eee;color:#666}code{background:#f4f4f4;padding:0 .2em}small{color:#666}
+details{margin:.5em 0}section{border-top:2px solid #ddd;margin-top:1.5em}
+"""
+
+
+def _cls(verdict: str) -> str:
+    return verdict.replace(" ", "")
+
+
+def summarise(verdicts: list[Verdict]) -> str:
+    if not verdicts:
+        return "no checks"
+    counts = Counter(v.verdict for v in verdicts)
+    return ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "inconclusive", "not run") if counts[k])
+
+
+def verdicts_for(runs: list[RunRecord], figure: str | None = None) -> list[Verdict]:
+    return [evaluate(c, runs) for c in CLAIMS if figure is None or c.figure == figure]
+
+
+def _checks_table(verdicts: list[Verdict]) -> str:
+    rows = "".join(
+        f"<tr class='{_cls(v.verdict)}'><td><b>{v.verdict}</b></td><td>{html.escape(v.claim.text)}<br><small>{v.claim.id}</small></td>"
+        f"<td>{html.escape(v.measured())}<br><small>{html.escape(v.detail)}</small></td>"
+        f"<td><small>{html.escape(v.claim.reference)}</small></td></tr>"
+        for v in verdicts
+    )
+    return f"<table><tr><th>verdict</th><th>claim</th><th>measured</th><th>paper</th></tr>{rows}</table>"
+
+
+def _cells_table(runs: list[RunRecord]) -> str:
+    rows = "".join(
+        f"<tr><td><code>{r.run_id}</code></td><td><code>{r.cell}</code></td><td>{html.escape(r.params.get('task.variant', ''))}</td>"
+        f"<td>{html.escape(r.params.get('algorithm', ''))} {html.escape(r.params.get('hp.form', ''))}</td>"
+        f"<td>{r.params.get('seed', '')}</td><td>{r.metrics.get('eval/success_rate', float('nan')):.4f}</td></tr>"
+        for r in runs
+    )
+    return (
+        f"<details><summary>{len(runs)} runs behind this figure</summary><table><tr><th>MLflow run</th><th>cell</th>"
+        f"<th>variant</th><th>algorithm</th><th>seed</th><th>eval/success_rate</th></tr>{rows}</table></details>"
+    )
+
+
+def _provenance(runs: list[RunRecord], uri: str) -> str:
+    def distinct(tag: str) -> str:
+        return ", ".join(sorted({r.tags.get(tag, "unknown") for r in runs})) or "none"
+
+    versions = sorted({r.tags.get("bench.versions", "{}") for r in runs})
+    version_text = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(s).items()) for s in versions) or "none"
+    return (
+        "<section><h2>Provenance</h2><table>"
+        f"<tr><th>tracking store</th><td><code>{html.escape(uri)}</code></td></tr>"
+        f"<tr><th>git commits</th><td>{html.escape(distinct('bench.git_commit'))}</td></tr>"
+        f"<tr><th>packages</th><td>{html.escape(version_text)}</td></tr>"
+        f"<tr><th>devices</th><td>{html.escape(distinct('bench.devices'))}</td></tr>"
+        "<tr><th>data</th><td>toy MDP: synthetic, generated from its definition (tasks/toy_mdp.py); no data files.</td></tr>"
+        f"<tr><th>built</th><td>{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}</td></tr>"
+        "</table></section>"
+    )
+
+
+def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], uri: str) -> str:
+    """The page for ``suite``: an overview, one section per figure, provenance.
+
+    ``expected`` lists (cell hash, figure) of every cell the suite defines, so the page can say
+    what is done and what is missing; ``runs`` are the FINISHED runs read from MLflow.
+    """
+    wanted = {h for h, _ in expected}
+    runs = [r for r in runs if r.cell in wanted]
+    done = {r.cell for r in runs}
+    overview, sections = [], []
+    for figure, (module, members) in FIGURES.items():
+        total = sum(1 for _, f in expected if f in members)
+        if total == 0:
+            continue
+        finished = sum(1 for h, f in expected if f in members and h in done)
+        fig_runs = [r for r in runs if r.figure in members]
+        verdicts = verdicts_for(runs, figure)
+        overview.append(
+            f"<tr><td><a href='#{figure}'>{html.escape(module.TITLE)}</a></td><td>{finished} / {total}</td>"
+            f"<td>{summarise(verdicts)}</td></tr>"
+        )
+        if not fig_runs:
+            body = (
+                "<p class='notrun'>not run. Run it with "
+                f"<code>bench run --suite {html.escape(suite)} --filter figure={figure}</code></p>"
+            )
+        else:
+            body = module.plot_svg(fig_runs) + module.table_html(fig_runs) + module.sensitivity_html(fig_runs) + _cells_table(fig_runs)
+        sections.append(f"<section id='{figure}'><h2>{html.escape(module.TITLE)}</h2>{body}<h3>Checks</h3>{_checks_table(verdicts)}</section>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reproducibility report: {html.escape(suite)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Reproducibility report: suite <code>{html.escape(suite)}</code></h1>"
+        "<p>Wulfmeier et al., <i>Imitating Language via Scalable Inverse Reinforcement Learning</i> (NeurIPS 2024), "
+        "regenerated from the MLflow runs of this suite. Verdicts: pass / fail / inconclusive / not run; "
+        "a failed reproduction is shown as such.</p>"
+        f"<table><tr><th>figure</th><th>cells done / total</th><th>checks</th></tr>{''.join(overview)}</table>"
+        f"{''.join(sections)}{_provenance(runs, uri)}</body></html>"
+    )
