@@ -1,0 +1,43 @@
+import os
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import bench  # noqa: E402  (fills the registries)
+from bench.cells import Cell  # noqa: E402
+from bench.registry import SUITES  # noqa: E402
+from bench.suites import SuiteCell  # noqa: E402
+
+
+@pytest.fixture
+def store_uri(tmp_path, monkeypatch):
+    """A fresh SQLite MLflow store in a temporary working directory."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def toy_cell(algorithm="mle", seed=0, variant="recovery", steps=40, **hparams):
+    return Cell.make(
+        "toy_mdp", algorithm, model="tabular", seed=seed,
+        task_options={"variant": variant, "n": 4, "horizon": 6},
+        hparams=hparams, model_options={"init_scale": 1.0}, data={"demonstrations": 1},
+        train={"steps": steps, "learning_rate": 0.05, "policy_batch": 4, "eval_points": 2},
+    )
+
+
+@pytest.fixture
+def tiny_suite():
+    """Registers suite 'tiny' (4 quick toy cells) and, via the returned list, lets a test add cells."""
+    entries = [
+        SuiteCell(toy_cell("mle", seed=s), "fig11") for s in (0, 1)
+    ] + [
+        SuiteCell(toy_cell("iqlearn_online", seed=s, lam=0.05, gamma=0.5, alpha=0.2, form="original"), "fig11") for s in (0, 1)
+    ]
+    saved = SUITES.clear()
+    SUITES.restore(saved)  # keep the built-in suites beside 'tiny'; teardown drops 'tiny' again
+    SUITES.register("tiny", "four quick toy cells")(lambda: list(entries))
+    yield entries
+    SUITES.restore(saved)

@@ -1,0 +1,59 @@
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from bench.cli import main
+from bench.runner import run_suite
+from reports import html
+from reports.claims import Arm, Claim
+from reports.runs import load_runs
+
+
+def test_report_is_built_from_the_store_alone(store_uri, tiny_suite, tmp_path):
+    run_suite("tiny")
+    assert main(["report", "--suite", "tiny", "--out", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "tiny.html").read_text()
+    assert "<svg" in page and "Figure 11" in page
+    runs = load_runs("tiny", store_uri)
+    for run in runs:  # every run behind the figure is listed by id
+        assert run.run_id in page
+    assert "4 / 4" in page
+    # 2 seeds per arm are below the 20 the claims need; the offline arm was not run at all
+    assert "not run" in page and "no finished runs for offline IQLearn" in page
+    assert not re.search(r"(src|href)=['\"]https?://", page), "the page must be self-contained"
+
+
+def test_figure_without_runs_says_not_run_and_how_to_run_it(store_uri, tiny_suite):
+    page = html.build("tiny", [], [(e.cell.hash, e.figure) for e in tiny_suite], store_uri)
+    assert "0 / 4" in page and "bench run --suite tiny --filter figure=fig11" in page
+
+
+def test_check_exits_nonzero_only_on_a_failed_claim(store_uri, tiny_suite, capsys, monkeypatch):
+    run_suite("tiny")
+    assert main(["check", "--suite", "tiny"]) == 0  # the offline arm is not in 'tiny': not run, no fail
+    assert "NOT RUN" in capsys.readouterr().out
+    impossible = Claim(
+        "tiny.impossible", "fig11", "MLE beats online IQLearn by 2 (success rates cannot differ by 2)", "eval/success_rate",
+        Arm("MLE", {"algorithm": "mle"}), Arm("online", {"algorithm": "iqlearn_online"}), "greater", margin=2.0, min_seeds=2,
+    )
+    monkeypatch.setattr(html, "CLAIMS", [impossible])
+    assert main(["check", "--suite", "tiny"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+def test_report_renders_in_a_real_browser(store_uri, tiny_suite, tmp_path):
+    run_suite("tiny")
+    main(["report", "--suite", "tiny", "--out", str(tmp_path)])
+    dom = subprocess.run(
+        [
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (tmp_path / "tiny.html").as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "<svg" in dom and "Reproducibility report" in dom and "Provenance" in dom
+    assert dom.count("<tr class=\"inconclusive\">") + dom.count("<tr class=\"notrun\">") == 4

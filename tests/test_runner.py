@@ -1,0 +1,127 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from bench.cli import main
+from bench.runner import run_suite, select
+from bench.suites import SuiteCell, smoke
+from bench.tracking import Store
+from conftest import toy_cell
+
+
+def runs_of(uri, experiment):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def test_one_run_per_cell_with_tags_params_and_metrics(store_uri, tiny_suite):
+    summary = run_suite("tiny")
+    assert len(summary.finished) == 4 and not summary.failed
+    runs = runs_of(store_uri, "tiny")
+    assert len(runs) == 4
+    assert {r.data.tags["bench.cell"] for r in runs} == {e.cell.hash for e in tiny_suite}
+    for run in runs:
+        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        assert run.info.status == "FINISHED"
+        assert tags["bench.task"] == "toy_mdp" and tags["bench.figure"] == "fig11" and tags["bench.suite"] == "tiny"
+        assert tags["bench.algorithm"] in ("mle", "iqlearn_online") and tags["bench.seed"] in ("0", "1")
+        assert tags["bench.git_commit"] and "jax" in tags["bench.versions"] and "cpu" in tags["bench.devices"]
+        assert params["task.variant"] == "recovery" and params["train.steps"] == "40"
+        assert 0.0 <= metrics["eval/success_rate"] <= 1.0
+        history = MlflowClient(store_uri).get_metric_history(run.info.run_id, "train/loss")
+        assert [m.step for m in history] == [20, 40]
+        assert "policy.json" in [a.path for a in MlflowClient(store_uri).list_artifacts(run.info.run_id)]
+
+
+def test_rerun_skips_finished_cells(store_uri, tiny_suite):
+    run_suite("tiny")
+    again = run_suite("tiny")
+    assert again.skipped == 4 and not again.finished
+    assert len(runs_of(store_uri, "tiny")) == 4
+    forced = run_suite("tiny", force=True, filter_expr="seed=0")
+    assert len(forced.finished) == 2 and len(runs_of(store_uri, "tiny")) == 6
+
+
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(store_uri, tiny_suite, capsys):
+    tiny_suite.insert(1, SuiteCell(toy_cell("mle", variant="sideways"), "fig11"))
+    assert main(["run", "--suite", "tiny", "--no-report"]) == 1
+    runs = runs_of(store_uri, "tiny")
+    assert sorted(r.info.status for r in runs) == ["FAILED"] + ["FINISHED"] * 4
+    failed = next(r for r in runs if r.info.status == "FAILED")
+    assert "variant 'sideways' is unknown" in failed.data.tags["bench.error"]
+    assert "FAILED" in capsys.readouterr().err
+    # the failed cell is tried again on the next run; the finished ones are not
+    summary = run_suite("tiny")
+    assert summary.skipped == 4 and len(summary.failed) == 1
+
+
+def test_filter_selects_cells_and_rejects_unknown_keys():
+    entries = smoke()
+    chosen = select(entries, "algorithm=iqlearn_online,hp.form=orig*,task.variant!=recovery,seed=1")
+    assert len(chosen) == 1 and chosen[0].cell.options("hparams")["form"] == "original"
+    assert len(select(entries, "figure=fig11")) == len(entries)
+    with pytest.raises(Exception, match="filter key 'colour' is not a cell field"):
+        select(entries, "colour=red")
+    with pytest.raises(Exception, match="has no '=' or '!='"):
+        select(entries, "seed")
+
+
+def test_dry_run_touches_no_store(store_uri, capsys):
+    assert main(["run", "--suite", "smoke", "--dry-run", "--filter", "seed=0"]) == 0
+    out = capsys.readouterr().out
+    assert "suite smoke: 8 cells" in out and "fig11: 8 cells" in out
+    assert not os.path.exists(store_uri[len("sqlite:///"):])
+
+
+def test_unreachable_tracking_uri_fails_before_training(tmp_path, monkeypatch, capsys, tiny_suite):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # discard port: nothing listens
+    assert main(["run", "--suite", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the MLflow tracking server at http://127.0.0.1:9" in err and "steps" not in err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/missing/dir/mlflow.db")
+    assert main(["run", "--suite", "tiny"]) == 1
+    assert "folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_finished_cells_and_the_next_run_continues(tmp_path):
+    """A real `bench run` in a subprocess, interrupted with SIGINT mid-grid."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = os.environ | {"MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--filter", "seed=[0-4]", "--no-report"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    finished = 0
+    while time.time() < deadline and finished < 3:
+        time.sleep(0.5)
+        try:
+            with sqlite3.connect(tmp_path / "mlflow.db") as db:
+                finished = db.execute("select count(*) from runs where status = 'FINISHED'").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    before = {r.data.tags["bench.cell"] for r in runs_of(uri, "smoke") if r.info.status == "FINISHED"}
+    assert 3 <= len(before) < 40
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(before)} already finished, {40 - len(before)} to run" in rerun.stderr
+    finished_runs = [r for r in runs_of(uri, "smoke") if r.info.status == "FINISHED"]
+    assert len(finished_runs) == 40 and len({r.data.tags["bench.cell"] for r in finished_runs}) == 40
+
+
+def test_store_finished_cells_picks_the_newest_run(store_uri, tiny_suite):
+    run_suite("tiny", filter_expr="seed=0,algorithm=mle")
+    run_suite("tiny", filter_expr="seed=0,algorithm=mle", force=True)
+    store = Store.open("tiny")
+    runs = sorted(runs_of(store_uri, "tiny"), key=lambda r: r.info.start_time)
+    assert store.finished_cells() == {tiny_suite[0].cell.hash: runs[-1].info.run_id}
