@@ -52,7 +52,8 @@ def _dry_run(suite: str, entries) -> int:
     return 0
 
 
-def _report(suite: str, out: str) -> Path:
+def _report(suite: str, out: str) -> str:
+    """Write the suite's report; returns its path and a one-line summary of the checks."""
     from bench.runner import load_suite
     from bench.tracking import check_reachable, tracking_uri
     from reports import html
@@ -61,11 +62,14 @@ def _report(suite: str, out: str) -> Path:
     entries = load_suite(suite)
     uri = tracking_uri()
     check_reachable(uri)
-    page = html.build(suite, load_runs(suite, uri), [(e.cell.hash, e.figure) for e in entries], uri)
+    runs = load_runs(suite, uri)
+    page = html.build(suite, runs, [(e.cell.hash, e.figure) for e in entries], uri)
     path = Path(out) / f"{suite}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
-    return path
+    figures = {e.figure for e in entries}
+    checks = html.summarise([v for v in html.verdicts_for(runs) if v.claim.figure in figures])
+    return f"{path} (checks: {checks})"
 
 
 def _check(suite: str) -> int:
@@ -120,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("bench: interrupted; finished cells are kept in MLflow, rerun the same command to continue.", file=sys.stderr)
         return 130

@@ -71,6 +71,8 @@ def evaluate(claim: Claim, runs: list[RunRecord]) -> Verdict:
     if not a or not b:
         missing = " and ".join(arm.label for arm, v in ((claim.a, a), (claim.b, b)) if not v)
         return Verdict(claim, "not run", a, b, detail=f"no finished runs for {missing}")
+    if min(len(a), len(b)) < 2:
+        return Verdict(claim, "inconclusive", a, b, detail="a confidence interval needs at least 2 seeds per arm")
     diff, lo, hi, p = difference_ci(a, b)
     verdict = Verdict(claim, "inconclusive", a, b, diff, (lo, hi), p)
     if min(len(a), len(b)) < claim.min_seeds:

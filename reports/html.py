@@ -39,27 +39,34 @@ def verdicts_for(runs: list[RunRecord], figure: str | None = None) -> list[Verdi
     return [evaluate(c, runs) for c in CLAIMS if figure is None or c.figure == figure]
 
 
+def table(headers: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    """An HTML table; each row is (css class, cells already escaped)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(f"<tr class='{cls}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cls, cells in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _checks_table(verdicts: list[Verdict]) -> str:
-    rows = "".join(
-        f"<tr class='{_cls(v.verdict)}'><td><b>{v.verdict}</b></td><td>{html.escape(v.claim.text)}<br><small>{v.claim.id}</small></td>"
-        f"<td>{html.escape(v.measured())}<br><small>{html.escape(v.detail)}</small></td>"
-        f"<td><small>{html.escape(v.claim.reference)}</small></td></tr>"
+    return table(["verdict", "claim", "measured", "paper"], [
+        (_cls(v.verdict), [
+            f"<b>{v.verdict}</b>", f"{html.escape(v.claim.text)}<br><small>{v.claim.id}</small>",
+            f"{html.escape(v.measured())}<br><small>{html.escape(v.detail)}</small>", f"<small>{html.escape(v.claim.reference)}</small>",
+        ])
         for v in verdicts
-    )
-    return f"<table><tr><th>verdict</th><th>claim</th><th>measured</th><th>paper</th></tr>{rows}</table>"
+    ])
 
 
 def _cells_table(runs: list[RunRecord]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{r.run_id}</code></td><td><code>{r.cell}</code></td><td>{html.escape(r.params.get('task.variant', ''))}</td>"
-        f"<td>{html.escape(r.params.get('algorithm', ''))} {html.escape(r.params.get('hp.form', ''))}</td>"
-        f"<td>{r.params.get('seed', '')}</td><td>{r.metrics.get('eval/success_rate', float('nan')):.4f}</td></tr>"
+    rows = [
+        ("", [
+            f"<code>{r.run_id}</code>", f"<code>{r.cell}</code>", html.escape(r.params.get("task.variant", "")),
+            html.escape(f"{r.params.get('algorithm', '')} {r.params.get('hp.form', '')}"), r.params.get("seed", ""),
+            f"{r.metrics.get('eval/success_rate', float('nan')):.4f}",
+        ])
         for r in runs
-    )
-    return (
-        f"<details><summary>{len(runs)} runs behind this figure</summary><table><tr><th>MLflow run</th><th>cell</th>"
-        f"<th>variant</th><th>algorithm</th><th>seed</th><th>eval/success_rate</th></tr>{rows}</table></details>"
-    )
+    ]
+    headers = ["MLflow run", "cell", "variant", "algorithm", "seed", "eval/success_rate"]
+    return f"<details><summary>{len(runs)} runs behind this figure</summary>{table(headers, rows)}</details>"
 
 
 def _provenance(runs: list[RunRecord], uri: str) -> str:

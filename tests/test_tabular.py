@@ -17,22 +17,24 @@ def fit(algorithm, variant="recovery", seed=0, steps=300, **hparams):
     return task, reports
 
 
-def test_rollout_sampler_slips_ten_percent_of_the_time():
-    task = TASKS.build("toy_mdp", variant="no_recovery", n=3, horizon=3)
+def advance_rollouts(variant, n, horizon, count, seed):
+    """Rollouts of a policy that always chooses ADVANCE (only slips make it go up)."""
+    task = TASKS.build("toy_mdp", variant=variant, n=n, horizon=horizon)
     always_advance = jnp.array([[20.0, -20.0]] * task.num_states)
     log_p = jnp.log(jnp.asarray(task.transitions(), jnp.float32))
     terminal = jnp.asarray(task.terminal(), jnp.float32)
-    s, a, s_next, mask = _rollouts(jax.random.PRNGKey(0), always_advance, log_p, task.start, terminal, 1, 20000)
+    return task, _rollouts(jax.random.PRNGKey(seed), always_advance, log_p, task.start, terminal, horizon, count)
+
+
+def test_rollout_sampler_slips_ten_percent_of_the_time():
+    task, (s, a, s_next, mask) = advance_rollouts("no_recovery", n=3, horizon=3, count=20000, seed=0)
+    s_next, a = s_next[:20000], a[:20000]  # the first step of every rollout
     slipped = float(jnp.mean(s_next == task.n))  # from b_0 a slip lands in t_0
     assert (a == 0).all() and abs(slipped - 0.1) < 4 * np.sqrt(0.09 / 20000)
 
 
 def test_rollout_mask_stops_after_the_goal():
-    task = TASKS.build("toy_mdp", variant="recovery", n=2, horizon=6)
-    always_advance = jnp.array([[20.0, -20.0]] * task.num_states)
-    log_p = jnp.log(jnp.asarray(task.transitions(), jnp.float32))
-    terminal = jnp.asarray(task.terminal(), jnp.float32)
-    s, a, s_next, mask = _rollouts(jax.random.PRNGKey(1), always_advance, log_p, task.start, terminal, 6, 500)
+    task, (s, a, s_next, mask) = advance_rollouts("recovery", n=2, horizon=6, count=500, seed=1)
     steps = np.asarray(mask).reshape(6, 500)
     reached = np.asarray(s_next).reshape(6, 500) == task.goal
     first_goal = np.argmax(reached, axis=0)
