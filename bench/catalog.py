@@ -1,8 +1,13 @@
-"""Tasks registered by name. Each factory takes the task options a cell states."""
+"""Tasks registered by name. Each factory takes the task options a cell states.
+
+The text tasks (gsm8k, xsum, tldr, wmt22) take no options: their factories return the
+:class:`tasks.text.TextTask` that describes them.
+"""
 
 from __future__ import annotations
 
 from bench.registry import TASKS, BenchError
+from tasks.text import TEXT_TASKS, TextTask
 from tasks.toy_mdp import ChainMDP
 
 TOY_VARIANTS = ("recovery", "no_recovery")
@@ -16,3 +21,12 @@ def toy_mdp(variant: str, n: int = 10, horizon: int = 14, slip: float = 0.1) -> 
         return ChainMDP(n=n, horizon=horizon, slip=slip, recovery=variant == "recovery")
     except ValueError as err:
         raise BenchError(str(err)) from None
+
+
+def _register_text_task(task: TextTask) -> None:
+    """Register ``task`` under its name; its one-line description names the task and its metrics."""
+    TASKS.register(task.name, task.describe())(lambda: task)
+
+
+for _task in TEXT_TASKS.values():
+    _register_text_task(_task)

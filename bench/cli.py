@@ -1,4 +1,4 @@
-"""The ``bench`` command: list, run, report, check."""
+"""The ``bench`` command: list, run, report, check, score."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
     check = sub.add_parser("check", help="print the suite's claim verdicts; exit 1 if any fails")
     check.add_argument("--suite", required=True)
+    score = sub.add_parser("score", help="score a JSON Lines file of generations on a text task (see bench/score.py for the format)")
+    score.add_argument("--task", required=True, help="a text task: gsm8k, xsum, tldr, wmt22")
+    score.add_argument("--generations", required=True, metavar="FILE.jsonl", help="one object per line: 'generation' and 'references', 'target' or 'id'")
+    score.add_argument("--split", help="split in which lines' 'id' are looked up (default: the task's evaluation split)")
+    score.add_argument("--data-dir", help="folder holding <task>/<split>.jsonl (default: $BENCH_DATA_DIR)")
+    score.add_argument("--json", dest="json_out", metavar="OUT", help="also write the scores to this JSON file")
     return p
 
 
@@ -121,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "check":
             return _check(args.suite)
+        if args.command == "score":
+            from bench.score import score
+
+            return score(args.task, args.generations, split=args.split, data_dir=args.data_dir, json_out=args.json_out)
     except BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
         return err.exit_code

@@ -1,0 +1,235 @@
+"""``bench score``: score a file of model generations on a text task.
+
+The generations file is UTF-8 JSON Lines, one object per line:
+
+- ``generation`` (required): the model output;
+- the references, taken from the first of these the line has:
+  ``references`` (a non-empty list of strings), ``target`` (one string), or ``id``: looked up
+  in the task's ``--split`` (default: the task's evaluation split), loaded from ``--data-dir``
+  / ``BENCH_DATA_DIR`` (or the hub) like any other data (ids are those of
+  :func:`tasks.text.load`: the record's own id, else ``"<stem>-<line index from 0>"``);
+- for gsm8k, optionally ``generation_calculator``: the text generated with the calculator in
+  the loop, which ``accuracy_calculator`` scores. Lines without it fall back to
+  ``tasks.calculator.apply(generation)``, which only rewrites the results inside
+  ``<<expr=result>>`` and so cannot recover what calculator-in-the-loop decoding changes
+  afterwards; the output says how many lines fell back.
+
+Metrics are the task's own (``TextTask.metrics``) plus Self-BLEU of the generations (a
+diversity measure: lower is more diverse), all on a 0-100 scale. BLEU and chrF use every
+reference of a line when all lines have the same number of them, else the first of each; the
+output says which. ROUGE and GSM8k accuracy use the first reference. ``--json OUT`` writes
+``{task, split, generations, count, values, signatures, notes, caveat}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.registry import TASKS, BenchError
+from tasks.text import TEXT_TASKS, DataError, TextTask, load, read_jsonl
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scored line: its number in the file, the output(s) and the references."""
+
+    line: int
+    generation: str
+    references: tuple[str, ...]
+    generation_calculator: str | None = None
+
+
+@dataclass
+class Scores:
+    """Metric -> value (0-100), sacrebleu signatures and notes for the reader."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    signatures: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def update(self, other: "Scores") -> None:
+        self.values.update(other.values)
+        self.signatures.update(other.signatures)
+        self.notes.extend(other.notes)
+
+
+def text_task(name: str) -> TextTask:
+    """The registered text task ``name``; an unknown name is the registry's error (exit 2)."""
+    TASKS.get(name)
+    if name not in TEXT_TASKS:
+        text = ", ".join(n for n in TASKS.names() if n in TEXT_TASKS)
+        raise BenchError(f"task {name!r} has no text to score; use one of the text tasks: {text}.")
+    return TASKS.build(name)
+
+
+def _string_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _row(path: Path, number: int, record: dict, lookup: Callable[[str], tuple[str, ...] | None]) -> Row:
+    """Check one line of the generations file and find its references."""
+    where = f"{path} line {number}"
+    generation = record.get("generation")
+    if not isinstance(generation, str):
+        raise BenchError(f"{where} has no string field 'generation'; write the model output there.")
+    calc = record.get("generation_calculator")
+    if calc is not None and not isinstance(calc, str):
+        raise BenchError(f"{where}: 'generation_calculator' must be a string; write the calculator-in-the-loop output there or drop it.")
+    if "references" in record:
+        if not _string_list(record["references"]):
+            raise BenchError(f"{where}: 'references' must be a non-empty list of strings; fix the line.")
+        refs = tuple(record["references"])
+    elif "target" in record:
+        if not isinstance(record["target"], str):
+            raise BenchError(f"{where}: 'target' must be a string; fix the line.")
+        refs = (record["target"],)
+    elif "id" in record:
+        refs = lookup(str(record["id"]))
+        if refs is None:
+            raise BenchError(f"{where}: id {record['id']!r} is not in the split; check the id or pass the right --split.")
+    else:
+        raise BenchError(f"{where} has none of 'references', 'target' or 'id'; add one so the generation can be scored.")
+    return Row(number, generation, refs, calc)
+
+
+def read_rows(path: str | Path, task: TextTask, split: str, data_dir: str | None = None) -> list[Row]:
+    """Every line of the generations file as a Row; the split is loaded only if a line needs an id looked up."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"generations file {path} does not exist; pass the JSON Lines file the model wrote.")
+    by_id: dict[str, tuple[str, ...]] | None = None
+
+    def lookup(key: str) -> tuple[str, ...] | None:
+        nonlocal by_id
+        if by_id is None:
+            by_id = {e.id: e.references for e in load(task, split, data_dir)}
+        return by_id.get(key)
+
+    try:
+        rows = [_row(path, number, record, lookup) for number, record in read_jsonl(path)]
+    except DataError as err:
+        raise BenchError(str(err)) from None
+    if not rows:
+        raise BenchError(f"generations file {path} has no lines; write one JSON object per generation.")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric families: each computes a group of metrics over all rows at once.
+
+
+def _first_refs(rows: list[Row]) -> list[str]:
+    return [r.references[0] for r in rows]
+
+
+def _predictions(rows: list[Row]) -> list[str]:
+    return [r.generation for r in rows]
+
+
+def _accuracy(rows: list[Row], metrics) -> Scores:
+    return Scores({"accuracy": metrics.gsm8k_accuracy(_predictions(rows), _first_refs(rows))})
+
+
+def _accuracy_calculator(rows: list[Row], metrics) -> Scores:
+    from tasks import calculator
+
+    missing = sum(r.generation_calculator is None for r in rows)
+    outputs = [r.generation_calculator if r.generation_calculator is not None else calculator.apply(r.generation) for r in rows]
+    scores = Scores({"accuracy_calculator": metrics.gsm8k_accuracy(outputs, _first_refs(rows))})
+    if missing:
+        scores.notes.append(
+            f"accuracy_calculator: {missing} of {len(rows)} lines have no 'generation_calculator'; used "
+            "tasks.calculator.apply(generation) for them, which fixes only the <<expr=result>> results, "
+            "not what calculator-in-the-loop decoding would change after them."
+        )
+    return scores
+
+
+def _rouge(rows: list[Row], metrics) -> Scores:
+    out = metrics.rouge(_predictions(rows), _first_refs(rows))
+    splitter = f"sentence splitter:{metrics.rouge_sentence_splitter()}|stemmer:porter"
+    return Scores({k: float(out[k]) for k in ("rouge1", "rouge2", "rougeLsum")}, {"rougeLsum": splitter})
+
+
+def multi_references(rows: list[Row]) -> tuple[list[str] | list[list[str]], str | None]:
+    """References for BLEU/chrF: one string per row, or one equal-length list per row; plus a note if refs were dropped."""
+    sizes = {len(r.references) for r in rows}
+    if sizes == {1}:
+        return _first_refs(rows), None
+    if len(sizes) == 1:
+        return [list(r.references) for r in rows], None
+    return _first_refs(rows), (
+        f"bleu/chrf: lines have different numbers of references ({', '.join(map(str, sorted(sizes)))}); "
+        "scored against the first reference of each line only."
+    )
+
+
+def _sacrebleu(name: str) -> Callable[[list[Row], Any], Scores]:
+    def family(rows: list[Row], metrics) -> Scores:
+        refs, note = multi_references(rows)
+        out = getattr(metrics, name)(_predictions(rows), refs)
+        return Scores({name: float(out[name])}, {name: str(out[f"{name}_signature"])}, [note] if note else [])
+
+    family.__name__ = f"_{name}"
+    return family
+
+
+FAMILIES: dict[str, Callable[[list[Row], Any], Scores]] = {
+    "accuracy": _accuracy,
+    "accuracy_calculator": _accuracy_calculator,
+    "rouge1": _rouge,
+    "rouge2": _rouge,
+    "rougeLsum": _rouge,
+    "bleu": _sacrebleu("bleu"),
+    "chrf": _sacrebleu("chrf"),
+}
+
+
+def compute(task: TextTask, rows: list[Row]) -> Scores:
+    """The task's metrics and the Self-BLEU of the generations, each family computed once."""
+    from tasks import metrics
+
+    scores = Scores()
+    for family in dict.fromkeys(FAMILIES[name] for name in task.metrics):
+        scores.update(family(rows, metrics))
+    scores.values = {name: float(scores.values[name]) for name in task.metrics}
+    scores.values["self_bleu"] = float(metrics.self_bleu(_predictions(rows)))
+    return scores
+
+
+def format_table(scores: Scores) -> str:
+    """``metric  value`` lines (two decimals), then signatures (sacrebleu's; ROUGE's splitter) and notes."""
+    width = max(len("metric"), *(len(k) for k in scores.values))
+    lines = [f"{'metric':<{width}}  value"]
+    lines += [f"{name:<{width}}  {value:.2f}" for name, value in scores.values.items()]
+    lines += [f"{name} signature: {sig}" for name, sig in scores.signatures.items()]
+    lines += [f"note: {note}" for note in scores.notes]
+    return "\n".join(lines)
+
+
+def score(task_name: str, generations: str, split: str | None = None, data_dir: str | None = None, json_out: str | None = None) -> int:
+    """Run ``bench score``: read, score, print the table and optionally write it as JSON."""
+    task = text_task(task_name)
+    split = split or task.eval_split
+    try:
+        task.split(split)
+    except DataError as err:
+        raise BenchError(str(err)) from None
+    rows = read_rows(generations, task, split, data_dir)
+    try:
+        scores = compute(task, rows)
+    except ValueError as err:  # the metrics' own one-sentence input errors
+        raise BenchError(f"cannot score {generations}: {err}") from None
+    print(f"{task.name}: {len(rows)} generations from {generations}")
+    print(format_table(scores))
+    if task.caveat:
+        print(f"caveat: {task.caveat}")
+    if json_out:
+        out = Path(json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"task": task.name, "split": split, "generations": str(generations), "count": len(rows), **asdict(scores), "caveat": task.caveat}
+        out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
