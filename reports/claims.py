@@ -4,8 +4,10 @@ A claim compares two arms (sets of runs selected by their params) on one metric:
 
 - ``greater``: mean(a) - mean(b) > margin. pass if the whole 95% Welch interval of the
   difference lies above the margin, fail if it lies wholly below, inconclusive otherwise.
-- ``no_difference``: the arms are within each other's confidence bounds. pass if the 95%
-  interval of the difference contains 0, fail if it excludes 0.
+- ``equivalent``: the arms differ by less than a practical margin (an equivalence test, since a
+  non-significant difference is not evidence of no difference, and with many seeds a
+  negligible one becomes significant). pass if the whole 95% interval of the difference lies
+  inside [-margin, +margin], fail if it lies wholly outside, inconclusive otherwise.
 
 Either arm without runs gives "not run"; fewer than ``min_seeds`` runs gives "inconclusive".
 """
@@ -34,7 +36,7 @@ class Claim:
     metric: str
     a: Arm
     b: Arm
-    kind: str  # "greater" or "no_difference"
+    kind: str  # "greater" or "equivalent"
     margin: float = 0.0
     min_seeds: int = 20
     reference: str = ""
@@ -80,9 +82,10 @@ def evaluate(claim: Claim, runs: list[RunRecord]) -> Verdict:
     elif claim.kind == "greater":
         verdict.verdict = "pass" if lo > claim.margin else "fail" if hi < claim.margin else "inconclusive"
         verdict.detail = f"95% CI of the difference vs the margin {claim.margin:+.3f}"
-    elif claim.kind == "no_difference":
-        verdict.verdict = "pass" if lo <= 0 <= hi else "fail"
-        verdict.detail = "95% CI of the difference vs 0"
+    elif claim.kind == "equivalent":
+        m = claim.margin
+        verdict.verdict = "pass" if -m < lo and hi < m else "fail" if lo > m or hi < -m else "inconclusive"
+        verdict.detail = f"95% CI of the difference vs the equivalence margin +-{m:.3f}"
     else:
-        raise ValueError(f"claim {claim.id}: unknown kind {claim.kind!r}; use 'greater' or 'no_difference'.")
+        raise ValueError(f"claim {claim.id}: unknown kind {claim.kind!r}; use 'greater' or 'equivalent'.")
     return verdict

@@ -10,6 +10,11 @@ _PAPER_FIG11 = (
 )
 
 
+# "Considerably smaller" than the 11-point gap with recovery: we call arms equivalent when they
+# differ by less than 3 points of success rate, about a quarter of that gap.
+FIG11_EQUIVALENCE_MARGIN = 0.03
+
+
 def _toy_arm(variant: str, algorithm: str, form: str | None = None) -> Arm:
     where = {"figure": "fig11", "task.variant": variant, "algorithm": algorithm}
     label = "offline IQLearn" if form is None else f"online IQLearn ({form})"
@@ -32,11 +37,12 @@ def _fig11_claims(form: str) -> list[Claim]:
         Claim(
             id=f"fig11.no_recovery.online_{form}_matches_offline",
             figure="fig11",
-            text=f"Without recovery, online IQLearn ({form} reading) and offline IQLearn are within confidence bounds",
+            text=f"Without recovery, online IQLearn ({form} reading) and offline IQLearn are equivalent (within 3 points)",
             metric="eval/success_rate",
             a=_toy_arm("no_recovery", "iqlearn_online", form),
             b=_toy_arm("no_recovery", "iqlearn"),
-            kind="no_difference",
+            kind="equivalent",
+            margin=FIG11_EQUIVALENCE_MARGIN,
             reference=_PAPER_FIG11,
         ),
     ]

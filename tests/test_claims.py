@@ -48,11 +48,16 @@ def test_greater_than_margin(a, b, verdict):
     assert evaluate(claim("greater", margin=0.11), runs).verdict == verdict
 
 
-def test_no_difference():
-    same = records([0.3, 0.35, 0.32, 0.31, 0.34], arm="a") + records([0.33, 0.31, 0.3, 0.35, 0.32], arm="b")
+def test_equivalent_within_margin():
+    same = records([0.30, 0.31, 0.32, 0.31, 0.30], arm="a") + records([0.31, 0.30, 0.31, 0.32, 0.31], arm="b")
     apart = records([0.3, 0.31, 0.3, 0.31, 0.3], arm="a") + records([0.5, 0.51, 0.5, 0.52, 0.5], arm="b")
-    assert evaluate(claim("no_difference"), same).verdict == "pass"
-    assert evaluate(claim("no_difference"), apart).verdict == "fail"
+    # significantly different, but by far less than the margin: still equivalent
+    tiny = records([0.3480, 0.3481, 0.3480, 0.3481, 0.3480], arm="a") + records([0.3482] * 5, arm="b")
+    noisy = records([0.1, 0.6, 0.3, 0.9, 0.2], arm="a") + records([0.4, 0.5, 0.2, 0.7, 0.3], arm="b")
+    assert evaluate(claim("equivalent", margin=0.03), same).verdict == "pass"
+    assert evaluate(claim("equivalent", margin=0.03), apart).verdict == "fail"
+    assert evaluate(claim("equivalent", margin=0.03), tiny).verdict == "pass"
+    assert evaluate(claim("equivalent", margin=0.03), noisy).verdict == "inconclusive"
 
 
 def test_not_run_and_too_few_seeds():
