@@ -15,7 +15,9 @@ The generations file is UTF-8 JSON Lines, one object per line:
   afterwards; the output says how many lines fell back.
 
 Metrics are the task's own (``TextTask.metrics``) plus Self-BLEU of the generations (a
-diversity measure: lower is more diverse), all on a 0-100 scale. BLEU and chrF use every
+diversity measure: lower is more diverse), all on a 0-100 scale, computed by
+:func:`tasks.scoring.score` (shared with the seqio adapter, so both report the same numbers);
+this module only reads the file, prints the table and writes the JSON. BLEU and chrF use every
 reference of a line when all lines have the same number of them, else the first of each; the
 output says which. ROUGE and GSM8k accuracy use the first reference. ``--json OUT`` writes
 ``{task, split, generations, count, values, signatures, notes, caveat}``.
@@ -24,11 +26,13 @@ output says which. ROUGE and GSM8k accuracy use the first reference. ``--json OU
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench.registry import TASKS, BenchError
+from tasks.scoring import Scores
+from tasks.scoring import score as score_predictions
 from tasks.text import TEXT_TASKS, DataError, TextTask, load, read_jsonl
 
 
@@ -40,20 +44,6 @@ class Row:
     generation: str
     references: tuple[str, ...]
     generation_calculator: str | None = None
-
-
-@dataclass
-class Scores:
-    """Metric -> value (0-100), sacrebleu signatures and notes for the reader."""
-
-    values: dict[str, float] = field(default_factory=dict)
-    signatures: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def update(self, other: "Scores") -> None:
-        self.values.update(other.values)
-        self.signatures.update(other.signatures)
-        self.notes.extend(other.notes)
 
 
 def text_task(name: str) -> TextTask:
@@ -117,87 +107,14 @@ def read_rows(path: str | Path, task: TextTask, split: str, data_dir: str | None
     return rows
 
 
-# ---------------------------------------------------------------------------------------------
-# Metric families: each computes a group of metrics over all rows at once.
-
-
-def _first_refs(rows: list[Row]) -> list[str]:
-    return [r.references[0] for r in rows]
-
-
-def _predictions(rows: list[Row]) -> list[str]:
-    return [r.generation for r in rows]
-
-
-def _accuracy(rows: list[Row], metrics) -> Scores:
-    return Scores({"accuracy": metrics.gsm8k_accuracy(_predictions(rows), _first_refs(rows))})
-
-
-def _accuracy_calculator(rows: list[Row], metrics) -> Scores:
-    from tasks import calculator
-
-    missing = sum(r.generation_calculator is None for r in rows)
-    outputs = [r.generation_calculator if r.generation_calculator is not None else calculator.apply(r.generation) for r in rows]
-    scores = Scores({"accuracy_calculator": metrics.gsm8k_accuracy(outputs, _first_refs(rows))})
-    if missing:
-        scores.notes.append(
-            f"accuracy_calculator: {missing} of {len(rows)} lines have no 'generation_calculator'; used "
-            "tasks.calculator.apply(generation) for them, which fixes only the <<expr=result>> results, "
-            "not what calculator-in-the-loop decoding would change after them."
-        )
-    return scores
-
-
-def _rouge(rows: list[Row], metrics) -> Scores:
-    out = metrics.rouge(_predictions(rows), _first_refs(rows))
-    splitter = f"sentence splitter:{metrics.rouge_sentence_splitter()}|stemmer:porter"
-    return Scores({k: float(out[k]) for k in ("rouge1", "rouge2", "rougeLsum")}, {"rougeLsum": splitter})
-
-
-def multi_references(rows: list[Row]) -> tuple[list[str] | list[list[str]], str | None]:
-    """References for BLEU/chrF: one string per row, or one equal-length list per row; plus a note if refs were dropped."""
-    sizes = {len(r.references) for r in rows}
-    if sizes == {1}:
-        return _first_refs(rows), None
-    if len(sizes) == 1:
-        return [list(r.references) for r in rows], None
-    return _first_refs(rows), (
-        f"bleu/chrf: lines have different numbers of references ({', '.join(map(str, sorted(sizes)))}); "
-        "scored against the first reference of each line only."
-    )
-
-
-def _sacrebleu(name: str) -> Callable[[list[Row], Any], Scores]:
-    def family(rows: list[Row], metrics) -> Scores:
-        refs, note = multi_references(rows)
-        out = getattr(metrics, name)(_predictions(rows), refs)
-        return Scores({name: float(out[name])}, {name: str(out[f"{name}_signature"])}, [note] if note else [])
-
-    family.__name__ = f"_{name}"
-    return family
-
-
-FAMILIES: dict[str, Callable[[list[Row], Any], Scores]] = {
-    "accuracy": _accuracy,
-    "accuracy_calculator": _accuracy_calculator,
-    "rouge1": _rouge,
-    "rouge2": _rouge,
-    "rougeLsum": _rouge,
-    "bleu": _sacrebleu("bleu"),
-    "chrf": _sacrebleu("chrf"),
-}
-
-
 def compute(task: TextTask, rows: list[Row]) -> Scores:
-    """The task's metrics and the Self-BLEU of the generations, each family computed once."""
-    from tasks import metrics
-
-    scores = Scores()
-    for family in dict.fromkeys(FAMILIES[name] for name in task.metrics):
-        scores.update(family(rows, metrics))
-    scores.values = {name: float(scores.values[name]) for name in task.metrics}
-    scores.values["self_bleu"] = float(metrics.self_bleu(_predictions(rows)))
-    return scores
+    """Score the rows with :func:`tasks.scoring.score` (the task's metrics, then Self-BLEU)."""
+    return score_predictions(
+        task,
+        [r.generation for r in rows],
+        [r.references for r in rows],
+        [r.generation_calculator for r in rows],
+    )
 
 
 def format_table(scores: Scores) -> str:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.score import Row, multi_references
 
 GOLD = [
     ("Tom has 3 + 4 = <<3+4=7>>7 apples.\n#### 7", "Tom has 3 + 4 = <<3+4=7>>7 apples.\n#### 7"),
@@ -105,15 +104,6 @@ def test_wmt22_uses_every_reference_and_prints_sacrebleu_signatures(tmp_path, ca
     assert code == 0, err
     assert {"bleu", "chrf", "self_bleu"} <= set(table(out))
     assert "bleu signature: nrefs:2" in out and "chrf signature: nrefs:2" in out
-
-
-def test_multi_references_shapes():
-    rows = [Row(1, "a", ("x",)), Row(2, "b", ("y",))]
-    assert multi_references(rows) == (["x", "y"], None)
-    rows = [Row(1, "a", ("x", "x2")), Row(2, "b", ("y", "y2"))]
-    assert multi_references(rows) == ([["x", "x2"], ["y", "y2"]], None)
-    refs, note = multi_references([Row(1, "a", ("x", "x2")), Row(2, "b", ("y",))])
-    assert refs == ["x", "y"] and "first reference" in note
 
 
 @pytest.mark.parametrize(
