@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench import catalog, objectives, suites, tabular  # noqa: E402,F401  (registration)
+from bench.models import llama, t5  # noqa: E402,F401  (model presets)
 from bench.cells import Cell  # noqa: E402
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError  # noqa: E402
 

@@ -1,0 +1,598 @@
+"""T5 encoder-decoder in Flax (linen), with the exact semantics of Hugging Face's T5, behind the
+``bench.models.base.LanguageModel`` contract.
+
+Architecture (Raffel et al. 2020; "v1.1" as in the t5x / HF checkpoints):
+
+- One token embedding ``shared`` [V, D] feeds both stacks; embeddings are not scaled.
+- Each stack is ``num_layers`` pre-norm residual blocks, ``x = x + f(norm(x))``, then a final norm.
+  Encoder block: self-attention, feed-forward. Decoder block: causal self-attention,
+  cross-attention over the encoder output, feed-forward.
+- The norm is RMS norm without mean subtraction and without bias:
+  ``y = w * x / sqrt(mean(x^2) + eps)``, the mean taken in float32.
+- Attention scores are ``q . k + bias`` with *no* ``1/sqrt(d_kv)`` scaling (T5 folds it into the
+  initialisation of ``q``). ``bias`` is a learned scalar per head and relative-position bucket,
+  held by the first layer of each stack and shared by all of that stack's layers; the encoder's
+  buckets are bidirectional, the decoder's causal. Cross-attention has no position bias.
+- Feed-forward: v1.0 ``wo(relu(wi x))``; v1.1 ``wo(gelu_tanh(wi_0 x) * wi_1 x)`` (HF's gelu_new).
+- Output: v1.0 ties the output matrix to ``shared`` and scales the decoder output by
+  ``D ** -0.5`` first; v1.1 has a separate ``lm_head`` and no scaling.
+- Dropout is omitted: every function here is deterministic. (The T5 papers fine-tune with dropout
+  0.1; a trainer that wants it must add it, e.g. as a ``dropout_rate`` field and an rng argument.)
+
+Positions: tokens are numbered by ``cumsum(mask) - 1`` (base.py), so padding anywhere in the
+prompt leaves the real tokens' outputs unchanged. Hugging Face numbers by index instead; the two
+agree whenever padding sits at the end, which is how the parity tests compare them.
+
+Precision: ``init`` and ``from_hf`` give float32 parameters (base.py). ``T5Config.dtype`` is the
+compute dtype: parameters are cast to it where they are used (``T5.cast`` stores them in it once,
+halving memory), activations and caches live in it, while the norm's variance, attention
+scores/softmax and the returned logits are float32.
+
+Cached decoding: ``prefill`` encodes the prompt, projects every decoder layer's cross-attention
+keys/values once, and runs the decoder on ``decoder_start_id`` at slot 0 of a self-attention
+cache with ``max_new + 1`` slots. ``step(token, t)`` writes the token generated at position t into
+slot ``t + 1`` (its decoder position) and attends to slots ``<= t + 1``. Slot = decoder position,
+so the relative bias of the single query is the same row the full computation would use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bench.models.base import ConfiguredModel
+from bench.registry import MODELS, BenchError
+
+Params = Any
+State = Any
+
+F32 = jnp.float32
+NEG = float(np.finfo(np.float32).min)  # masked scores: exp(NEG - max) is exactly 0 and no sum of two overflows
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class T5Config:
+    """Shapes and conventions of one T5 model (HF field names where they exist)."""
+
+    vocab_size: int = 32128
+    d_model: int = 512
+    d_kv: int = 64
+    d_ff: int = 2048
+    num_layers: int = 6
+    num_decoder_layers: int = 6
+    num_heads: int = 8
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    feed_forward: str = "relu"  # "relu" (v1.0) or "gated-gelu" (v1.1, gelu with tanh approximation)
+    tie_word_embeddings: bool = True  # v1.0: output = shared^T (D ** -0.5 h); v1.1: separate lm_head
+    layer_norm_epsilon: float = 1e-6
+    pad_id: int = 0
+    eos_id: int = 1
+    decoder_start_id: int = 0
+    dtype: str = "float32"  # compute dtype: "float32" or "bfloat16"
+
+    def __post_init__(self):
+        if self.feed_forward not in ("relu", "gated-gelu"):
+            raise ValueError(f"feed_forward must be 'relu' or 'gated-gelu', not {self.feed_forward!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16', not {self.dtype!r}")
+
+    @property
+    def gated(self) -> bool:
+        return self.feed_forward == "gated-gelu"
+
+    @property
+    def compute_dtype(self):
+        return jnp.dtype(self.dtype)
+
+    @property
+    def inner_dim(self) -> int:
+        return self.num_heads * self.d_kv
+
+
+def config_from_hf(hf: dict, **overrides: Any) -> T5Config:
+    """A ``T5Config`` from a Hugging Face ``config.json`` dict.
+
+    transformers 5 writes ``tie_word_embeddings: true`` for every T5 and keeps the v1.0/v1.1
+    distinction in ``scale_decoder_outputs``; older files only have ``tie_word_embeddings``.
+    """
+    tied = hf.get("scale_decoder_outputs", hf.get("tie_word_embeddings", True))
+    fields = dict(
+        vocab_size=hf["vocab_size"], d_model=hf["d_model"], d_kv=hf["d_kv"], d_ff=hf["d_ff"],
+        num_layers=hf["num_layers"], num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+        num_heads=hf["num_heads"],
+        relative_attention_num_buckets=hf.get("relative_attention_num_buckets", 32),
+        relative_attention_max_distance=hf.get("relative_attention_max_distance", 128),
+        feed_forward=hf.get("feed_forward_proj", "relu"), tie_word_embeddings=bool(tied),
+        layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-6), pad_id=hf.get("pad_token_id", 0),
+        eos_id=hf.get("eos_token_id", 1), decoder_start_id=hf.get("decoder_start_token_id", 0),
+    )
+    fields.update(overrides)
+    return T5Config(**fields)
+
+
+# ------------------------------------------------------------------------------ relative positions
+
+
+def relative_bucket(relative: jax.Array, bidirectional: bool, num_buckets: int, max_distance: int) -> jax.Array:
+    """The bucket of each relative position ``key_position - query_position``.
+
+    Bidirectional (encoder): half the buckets for keys at or before the query, half for keys after.
+    Causal (decoder): keys after the query all fall in bucket 0 (they are masked anyway).
+    Within a half of ``n`` buckets, distances ``d < n/2`` get their own bucket and larger ones
+    share log-spaced buckets up to ``max_distance``:
+    ``n/2 + floor(log(d / (n/2)) / log(max_distance / (n/2)) * (n - n/2))``, capped at ``n - 1``.
+    The float32 operations follow Mesh TensorFlow's order so distances on a boundary land where
+    the published checkpoints saw them (tests compare every distance with the reference).
+    """
+    relative = relative.astype(jnp.int32)
+    if bidirectional:
+        num_buckets //= 2
+        offset = jnp.where(relative > 0, num_buckets, 0)
+        distance = jnp.abs(relative)
+    else:
+        offset = 0
+        distance = jnp.maximum(-relative, 0)
+    max_exact = num_buckets // 2
+    # max(d, 1) keeps log finite; those d < max_exact take the exact branch anyway
+    ratio = jnp.log(jnp.maximum(distance, 1).astype(F32) / max_exact) / np.float32(math.log(max_distance / max_exact))
+    large = jnp.minimum(max_exact + (ratio * (num_buckets - max_exact)).astype(jnp.int32), num_buckets - 1)
+    return offset + jnp.where(distance < max_exact, distance, large)
+
+
+def token_positions(mask: jax.Array) -> jax.Array:
+    """Position of each token among the real ones, ``cumsum(mask) - 1`` (padding repeats its left neighbour)."""
+    return jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1
+
+
+# ------------------------------------------------------------------------------------------ layers
+
+
+def _normal(std: float):
+    """T5's initialisation: N(0, std^2) per matrix (``q`` gets the 1/sqrt(d_kv) that attention omits)."""
+    return nn.initializers.normal(stddev=std)
+
+
+def _dense(config: T5Config, features: int, std: float) -> nn.Dense:
+    return nn.Dense(features, use_bias=False, dtype=config.compute_dtype, param_dtype=F32, kernel_init=_normal(std))
+
+
+class RMSNorm(nn.Module):
+    """``y = scale * x / sqrt(mean(x^2) + eps)``: no mean subtraction, no bias, statistics in float32."""
+
+    config: T5Config
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],), F32)
+        x32 = x.astype(F32)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.config.layer_norm_epsilon)
+        dtype = self.config.compute_dtype
+        return normed.astype(dtype) * scale.astype(dtype)
+
+
+class RelativeBias(nn.Module):
+    """Learned bias per (bucket, head); returns ``bias[b, h, q, k]`` in float32."""
+
+    config: T5Config
+    bidirectional: bool
+
+    @nn.compact
+    def __call__(self, query_positions: jax.Array, key_positions: jax.Array) -> jax.Array:
+        c = self.config
+        table = self.param("embedding", _normal(c.d_model**-0.5), (c.relative_attention_num_buckets, c.num_heads), F32)
+        relative = key_positions[:, None, :] - query_positions[:, :, None]
+        buckets = relative_bucket(relative, self.bidirectional, c.relative_attention_num_buckets, c.relative_attention_max_distance)
+        return jnp.transpose(table.astype(F32)[buckets], (0, 3, 1, 2))
+
+
+class Attention(nn.Module):
+    """Multi-head attention without score scaling: ``softmax(q k^T + bias, masked) v`` then ``o``."""
+
+    config: T5Config
+
+    def setup(self):
+        c = self.config
+        self.q = _dense(c, c.inner_dim, (c.d_model * c.d_kv) ** -0.5)
+        self.k = _dense(c, c.inner_dim, c.d_model**-0.5)
+        self.v = _dense(c, c.inner_dim, c.d_model**-0.5)
+        self.o = _dense(c, c.d_model, c.inner_dim**-0.5)
+
+    def _heads(self, x: jax.Array) -> jax.Array:
+        return x.reshape(x.shape[:-1] + (self.config.num_heads, self.config.d_kv))
+
+    def keys_values(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Keys and values [B, S, H, d_kv] of ``x`` [B, S, D] (cached for cross-attention and decoding)."""
+        return self._heads(self.k(x)), self._heads(self.v(x))
+
+    def __call__(self, x: jax.Array, keys: jax.Array, values: jax.Array, bias: jax.Array | float, mask: jax.Array) -> jax.Array:
+        """``x`` [B, Q, D] attends over ``keys``/``values`` [B, K, H, d_kv]; ``mask`` broadcasts to [B, H, Q, K]."""
+        q = self._heads(self.q(x))
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, keys, preferred_element_type=F32) + bias
+        probs = jax.nn.softmax(jnp.where(mask, scores, NEG), axis=-1).astype(values.dtype)
+        out = jnp.einsum("bhqk,bkhd->bqhd", probs, values)
+        return self.o(out.reshape(out.shape[:2] + (-1,)))
+
+
+class FeedForward(nn.Module):
+    """v1.0: ``wo(relu(wi x))``; v1.1: ``wo(gelu_tanh(wi_0 x) * wi_1 x)``."""
+
+    config: T5Config
+
+    def setup(self):
+        c = self.config
+        if c.gated:
+            self.wi_0 = _dense(c, c.d_ff, c.d_model**-0.5)
+            self.wi_1 = _dense(c, c.d_ff, c.d_model**-0.5)
+        else:
+            self.wi = _dense(c, c.d_ff, c.d_model**-0.5)
+        self.wo = _dense(c, c.d_model, c.d_ff**-0.5)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.config.gated:
+            hidden = jax.nn.gelu(self.wi_0(x), approximate=True) * self.wi_1(x)
+        else:
+            hidden = jax.nn.relu(self.wi(x))
+        return self.wo(hidden)
+
+
+class EncoderLayer(nn.Module):
+    config: T5Config
+
+    def setup(self):
+        self.self_attention_norm = RMSNorm(self.config)
+        self.self_attention = Attention(self.config)
+        self.mlp_norm = RMSNorm(self.config)
+        self.mlp = FeedForward(self.config)
+
+    def __call__(self, x: jax.Array, bias: jax.Array, mask: jax.Array) -> jax.Array:
+        h = self.self_attention_norm(x)
+        x = x + self.self_attention(h, *self.self_attention.keys_values(h), bias, mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class DecoderLayer(nn.Module):
+    config: T5Config
+
+    def setup(self):
+        self.self_attention_norm = RMSNorm(self.config)
+        self.self_attention = Attention(self.config)
+        self.cross_attention_norm = RMSNorm(self.config)
+        self.cross_attention = Attention(self.config)
+        self.mlp_norm = RMSNorm(self.config)
+        self.mlp = FeedForward(self.config)
+
+    def cross_keys_values(self, encoded: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.cross_attention.keys_values(encoded)
+
+    def __call__(self, x, bias, mask, cross, cross_mask, cache=None, index=None):
+        """One block. Without ``cache`` the keys/values are those of ``x``; with ``cache`` (keys, values
+        [B, L, H, d_kv]) the new ones are written at slot ``index`` and attention runs over all slots.
+        Returns the output and the (updated) keys/values."""
+        h = self.self_attention_norm(x)
+        keys, values = self.self_attention.keys_values(h)
+        if cache is not None:
+            start = (0, index, 0, 0)
+            keys = jax.lax.dynamic_update_slice(cache[0], keys.astype(cache[0].dtype), start)
+            values = jax.lax.dynamic_update_slice(cache[1], values.astype(cache[1].dtype), start)
+        x = x + self.self_attention(h, keys, values, bias, mask)
+        x = x + self.cross_attention(self.cross_attention_norm(x), *cross, 0.0, cross_mask)
+        return x + self.mlp(self.mlp_norm(x)), (keys, values)
+
+
+class Encoder(nn.Module):
+    config: T5Config
+
+    def setup(self):
+        self.relative_bias = RelativeBias(self.config, bidirectional=True)
+        self.layers = [EncoderLayer(self.config) for _ in range(self.config.num_layers)]
+        self.final_norm = RMSNorm(self.config)
+
+    def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+        """``x`` [B, P, D] embedded prompt; every token attends to every real token."""
+        positions = token_positions(mask)
+        bias = self.relative_bias(positions, positions)  # computed once, shared by every layer
+        key_mask = mask.astype(bool)[:, None, None, :]
+        for layer in self.layers:
+            x = layer(x, bias, key_mask)
+        return self.final_norm(x)
+
+
+class Decoder(nn.Module):
+    config: T5Config
+
+    def setup(self):
+        self.relative_bias = RelativeBias(self.config, bidirectional=False)
+        self.layers = [DecoderLayer(self.config) for _ in range(self.config.num_decoder_layers)]
+        self.final_norm = RMSNorm(self.config)
+
+    def cross_keys_values(self, encoded: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
+        return [layer.cross_keys_values(encoded) for layer in self.layers]
+
+    def __call__(self, x, query_positions, key_positions, mask, cross, cross_mask, cache=None, index=None):
+        bias = self.relative_bias(query_positions, key_positions)  # computed once, shared by every layer
+        cross_mask = cross_mask.astype(bool)[:, None, None, :]
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            x, kv = layer(x, bias, mask, cross[i], cross_mask, None if cache is None else cache[i], index)
+            new_cache.append(kv)
+        return self.final_norm(x), new_cache
+
+
+class T5Module(nn.Module):
+    """The network; ``T5`` below wraps it in the harness contract."""
+
+    config: T5Config
+
+    def setup(self):
+        c = self.config
+        self.shared = nn.Embed(c.vocab_size, c.d_model, dtype=c.compute_dtype, param_dtype=F32, embedding_init=_normal(1.0))
+        self.encoder = Encoder(c)
+        self.decoder = Decoder(c)
+        if not c.tie_word_embeddings:
+            self.lm_head = self.param("lm_head", _normal(1.0), (c.d_model, c.vocab_size), F32)
+
+    def encode(self, prompt: jax.Array, prompt_mask: jax.Array) -> jax.Array:
+        return self.encoder(self.shared(prompt), prompt_mask)
+
+    def cross_keys_values(self, encoded: jax.Array):
+        return self.decoder.cross_keys_values(encoded)
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        """float32 logits of the decoder output (tied: ``shared^T (D ** -0.5 h)``; untied: ``lm_head^T h``)."""
+        c = self.config
+        if c.tie_word_embeddings:
+            hidden = hidden * jnp.asarray(c.d_model**-0.5, hidden.dtype)
+            return jnp.einsum("...d,vd->...v", hidden, self.shared.embedding.astype(hidden.dtype), preferred_element_type=F32)
+        return jnp.einsum("...d,dv->...v", hidden, self.lm_head.astype(hidden.dtype), preferred_element_type=F32)
+
+    def __call__(self, prompt, prompt_mask, decoder_input, decoder_mask):
+        """Teacher forcing: logits [B, T, V] at every decoder position."""
+        cross = self.cross_keys_values(self.encode(prompt, prompt_mask))
+        positions = token_positions(decoder_mask)
+        length = decoder_input.shape[1]
+        causal = jnp.arange(length)[None, :] <= jnp.arange(length)[:, None]
+        mask = causal[None, None] & decoder_mask.astype(bool)[:, None, None, :]
+        hidden, _ = self.decoder(self.shared(decoder_input), positions, positions, mask, cross, prompt_mask)
+        return self.logits(hidden)
+
+    def decode_step(self, token, index, cache, cross, prompt_mask):
+        """Decoder on one token [B] at position/slot ``index``; logits [B, V] and the updated cache."""
+        slots = jnp.arange(cache[0][0].shape[1])
+        query = jnp.full((1, 1), index, jnp.int32)
+        mask = (slots <= index)[None, None, None, :]
+        hidden, cache = self.decoder(self.shared(token[:, None]), query, slots[None, :], mask, cross, prompt_mask, cache, index)
+        return self.logits(hidden[:, 0]), cache
+
+
+# -------------------------------------------------------------------------------- the contract
+
+
+@dataclass(frozen=True)
+class T5(ConfiguredModel):
+    """A T5 preset meeting ``bench.models.base.LanguageModel``.
+
+    ``weights``: a local folder with HF ``*.safetensors`` or a hub repo id, read by ``load``.
+    """
+
+    config: T5Config
+    preset: str = "t5"
+    weights: str | None = None
+
+    @property
+    def module(self) -> T5Module:
+        return T5Module(self.config)
+
+    def init(self, rng: jax.Array) -> Params:
+        """Random float32 parameters with T5's initialisation and the preset's real shapes."""
+        one = jnp.ones((1, 1), jnp.int32)  # shapes do not depend on lengths: a 1-token pass creates every parameter
+        return jax.jit(lambda key: self.module.init(key, one, one, one, one)["params"])(rng)
+
+    def cast(self, params: Params) -> Params:
+        """Parameters stored in the compute dtype: half the memory in bfloat16, and the same results
+        except the relative-bias table, which float32 storage keeps unrounded."""
+        return jax.tree_util.tree_map(lambda p: p.astype(self.config.compute_dtype), params)
+
+    def encode(self, params: Params, prompt: jax.Array, prompt_mask: jax.Array) -> jax.Array:
+        """Encoder output [B, P, D] in the compute dtype."""
+        return self.module.apply({"params": params}, prompt, prompt_mask, method=T5Module.encode)
+
+    def decoder_input(self, targets: jax.Array, target_mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Targets shifted right behind ``decoder_start_id`` (and their mask, the start token being real)."""
+        start = jnp.full((targets.shape[0], 1), self.config.decoder_start_id, targets.dtype)
+        ones = jnp.ones((targets.shape[0], 1), target_mask.dtype)
+        return jnp.concatenate([start, targets[:, :-1]], 1), jnp.concatenate([ones, target_mask[:, :-1]], 1)
+
+    def forward(self, params: Params, prompt, prompt_mask, targets, target_mask) -> jax.Array:
+        """Teacher-forced float32 logits [B, T, V]; ``logits[b, t]`` predicts ``targets[b, t]``."""
+        decoder_input, decoder_mask = self.decoder_input(targets, target_mask)
+        return self.module.apply({"params": params}, prompt, prompt_mask, decoder_input, decoder_mask)
+
+    def prefill(self, params: Params, prompt, prompt_mask, max_new: int) -> tuple[jax.Array, State]:
+        """Encode, project cross-attention keys/values once, run the decoder on the start token.
+
+        State: ``prompt_mask`` [B, P]; ``cross`` and ``cache``, one (keys, values) pair per decoder
+        layer, [B, P, H, d_kv] and [B, max_new + 1, H, d_kv]. Slot s of ``cache`` holds decoder
+        position s: the start token at 0, the token generated at t at t + 1, so all ``max_new``
+        generated tokens can be fed back without an index running off the end.
+        """
+        c = self.config
+        variables = {"params": params}
+        encoded = self.module.apply(variables, prompt, prompt_mask, method=T5Module.encode)
+        cross = self.module.apply(variables, encoded, method=T5Module.cross_keys_values)
+        shape = (prompt.shape[0], max_new + 1, c.num_heads, c.d_kv)
+        cache = [(jnp.zeros(shape, c.compute_dtype), jnp.zeros(shape, c.compute_dtype)) for _ in range(c.num_decoder_layers)]
+        state = {"prompt_mask": prompt_mask, "cross": cross, "cache": cache}
+        start = jnp.full((prompt.shape[0],), c.decoder_start_id, jnp.int32)
+        return self._decode_step(params, state, start, jnp.int32(0))
+
+    def step(self, params: Params, state: State, token: jax.Array, t: jax.Array) -> tuple[jax.Array, State]:
+        """Feed ``token`` [B] generated at position ``t`` (decoder position t + 1); logits [B, V] for t + 1."""
+        return self._decode_step(params, state, token, jnp.asarray(t, jnp.int32) + 1)
+
+    def _decode_step(self, params, state, token, index):
+        logits, cache = self.module.apply(
+            {"params": params}, token.astype(jnp.int32), index, state["cache"], state["cross"], state["prompt_mask"],
+            method=T5Module.decode_step,
+        )
+        return logits, {**state, "cache": cache}
+
+    def load(self, source: str | None = None) -> Params:
+        """float32 parameters from HF safetensors: ``source``, else the preset's ``weights``.
+
+        Raises the one-sentence ``BenchError`` of ``read_safetensors`` (naming the preset) when
+        there are none.
+        """
+        from bench.models.checkpoints import read_safetensors
+
+        source = source or self.weights
+        if source is None:
+            raise BenchError(
+                f"preset {self.preset} has no published weights: pass a local folder with a Hugging Face "
+                "*.safetensors T5 checkpoint of the same shapes, or train it from random initialisation."
+            )
+        return from_hf(self.config, read_safetensors(source, self.preset), preset=self.preset)
+
+
+def param_count(params: Params) -> int:
+    """Number of scalars in a parameter tree (concrete or ``jax.eval_shape`` output)."""
+    return int(sum(math.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
+
+
+# ------------------------------------------------------------------------------ checkpoint import
+
+
+def _hf_names(config: T5Config) -> dict[tuple[str, ...], tuple[str, bool]]:
+    """Our parameter path -> (HF tensor name, whether to transpose a torch Linear [out, in])."""
+    names: dict[tuple[str, ...], tuple[str, bool]] = {("shared", "embedding"): ("shared.weight", False)}
+    ff = ("wi_0", "wi_1", "wo") if config.gated else ("wi", "wo")
+
+    def attention(ours, theirs):
+        for w in "qkvo":
+            names[ours + (w, "kernel")] = (f"{theirs}.{w}.weight", True)
+
+    def feed_forward(ours, theirs):
+        for w in ff:
+            names[ours + (w, "kernel")] = (f"{theirs}.DenseReluDense.{w}.weight", True)
+        names[ours[:-1] + ("mlp_norm", "scale")] = (f"{theirs}.layer_norm.weight", False)
+
+    for stack, count in (("encoder", config.num_layers), ("decoder", config.num_decoder_layers)):
+        names[(stack, "relative_bias", "embedding")] = (f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", False)
+        names[(stack, "final_norm", "scale")] = (f"{stack}.final_layer_norm.weight", False)
+        for i in range(count):
+            ours, theirs = (stack, f"layers_{i}"), f"{stack}.block.{i}.layer"
+            attention(ours + ("self_attention",), f"{theirs}.0.SelfAttention")
+            names[ours + ("self_attention_norm", "scale")] = (f"{theirs}.0.layer_norm.weight", False)
+            if stack == "decoder":
+                attention(ours + ("cross_attention",), f"{theirs}.1.EncDecAttention")
+                names[ours + ("cross_attention_norm", "scale")] = (f"{theirs}.1.layer_norm.weight", False)
+            feed_forward(ours + ("mlp",), f"{theirs}.{2 if stack == 'decoder' else 1}")
+    if not config.tie_word_embeddings:
+        names[("lm_head",)] = ("lm_head.weight", True)
+    return names
+
+
+# Tensors a T5 checkpoint may hold that duplicate ``shared`` or that T5 never uses.
+_REDUNDANT = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight")
+
+
+def from_hf(config: T5Config, tensors: dict[str, np.ndarray], preset: str = "t5") -> Params:
+    """Map HF ``T5ForConditionalGeneration`` tensors onto this module's float32 parameter tree.
+
+    torch ``Linear`` weights are [out, in] and are transposed to Flax's [in, out]. A missing
+    ``shared.weight`` falls back to ``encoder.embed_tokens.weight``; an untied model without
+    ``lm_head.weight`` (transformers 5 ties it when saving) uses ``shared`` unscaled, as
+    transformers 5 does. Missing, unexpected or misshapen tensors raise ``BenchError``.
+    """
+    tensors = dict(tensors)
+    if "shared.weight" not in tensors and "encoder.embed_tokens.weight" in tensors:
+        tensors["shared.weight"] = tensors["encoder.embed_tokens.weight"]
+    if not config.tie_word_embeddings and "lm_head.weight" not in tensors and "shared.weight" in tensors:
+        tensors["lm_head.weight"] = tensors["shared.weight"]
+    expected = jax.eval_shape(T5(config).init, jax.random.PRNGKey(0))
+    names = _hf_names(config)
+    unexpected = sorted(set(tensors) - {name for name, _ in names.values()} - set(_REDUNDANT))
+    if unexpected:
+        raise BenchError(
+            f"preset {preset}: checkpoint tensor {unexpected[0]} has no place in this T5 ({len(unexpected)} unexpected); is it the right preset?"
+        )
+    params: dict = {}
+    for path, (name, transpose) in names.items():
+        if name not in tensors:
+            raise BenchError(f"preset {preset}: checkpoint lacks tensor {name}; is it a T5 checkpoint of this preset?")
+        value = np.asarray(tensors[name], np.float32)
+        want = _get(expected, path).shape
+        want = want[::-1] if transpose else want  # compared in the checkpoint's own layout
+        if value.shape != want:
+            raise BenchError(f"preset {preset}: checkpoint tensor {name} has shape {value.shape}, this T5 needs {want}.")
+        _put(params, path, jnp.asarray(value.T if transpose else value))
+    return params
+
+
+def _get(tree, path):
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _put(tree, path, value):
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+# ------------------------------------------------------------------------------------------ presets
+
+V10 = dict(vocab_size=32128, feed_forward="relu", tie_word_embeddings=True)
+V11 = dict(vocab_size=32128, feed_forward="gated-gelu", tie_word_embeddings=False)
+
+SHAPES = {
+    "t5-small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8, **V10),
+    "t5-base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12, **V10),
+    "t5-large": dict(d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_decoder_layers=24, num_heads=16, **V10),
+    "t5-xl": dict(d_model=2048, d_kv=64, d_ff=5120, num_layers=24, num_decoder_layers=24, num_heads=32, **V11),
+}
+HUB = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base", "t5-large": "google-t5/t5-large", "t5-xl": "google/t5-v1_1-xl"}
+
+
+def _preset(name: str, weights: str | None, dtype: str) -> T5:
+    return T5(T5Config(**SHAPES[name], dtype=dtype), preset=name, weights=weights or HUB[name])
+
+
+@MODELS.register("t5-tiny", "tiny T5 v1.1 layout (d_model 64, 2+2 layers) for CPU tests, random initialisation")
+def t5_tiny(vocab_size: int = 512, dtype: str = "float32", weights: str | None = None) -> T5:
+    config = T5Config(vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
+                      feed_forward="gated-gelu", tie_word_embeddings=False, dtype=dtype)
+    return T5(config, preset="t5-tiny", weights=weights)
+
+
+@MODELS.register("t5-small", "T5 v1.0 small (60.5M; weights google-t5/t5-small)")
+def t5_small(weights: str | None = None, dtype: str = "float32") -> T5:
+    return _preset("t5-small", weights, dtype)
+
+
+@MODELS.register("t5-base", "T5 v1.0 base (222.9M; weights google-t5/t5-base)")
+def t5_base(weights: str | None = None, dtype: str = "float32") -> T5:
+    return _preset("t5-base", weights, dtype)
+
+
+@MODELS.register("t5-large", "T5 v1.0 large (737.7M; weights google-t5/t5-large)")
+def t5_large(weights: str | None = None, dtype: str = "float32") -> T5:
+    return _preset("t5-large", weights, dtype)
+
+
+@MODELS.register("t5-xl", "T5 v1.1 XL (2.85B, gated-GELU, untied; weights google/t5-v1_1-xl)")
+def t5_xl(weights: str | None = None, dtype: str = "float32") -> T5:
+    return _preset("t5-xl", weights, dtype)
+
+
+__all__ = ["T5", "T5Config", "T5Module", "config_from_hf", "from_hf", "param_count", "relative_bucket"]
