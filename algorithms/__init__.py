@@ -5,6 +5,6 @@ numerically on tiny literal inputs. ``bench`` composes these with tasks and mode
 """
 
 from algorithms import iqlearn, mle
-from algorithms.transitions import Transitions, log_prob, masked_mean, soft_value, td_residual
+from algorithms.transitions import Transitions, from_sequence, log_prob, masked_mean, soft_value, td_residual
 
-__all__ = ["Transitions", "iqlearn", "log_prob", "masked_mean", "mle", "soft_value", "td_residual"]
+__all__ = ["Transitions", "from_sequence", "iqlearn", "log_prob", "masked_mean", "mle", "soft_value", "td_residual"]

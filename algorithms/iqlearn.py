@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import jax
 
-from algorithms.transitions import Transitions, log_prob, masked_mean, soft_value, td_residual
+from algorithms.transitions import Transitions, from_sequence, log_prob, masked_mean, soft_value, td_residual
 
 ONLINE_FORMS = ("relaxed", "original")
 
@@ -47,6 +47,11 @@ def offline_loss(expert: Transitions, *, lam: float, gamma: float) -> jax.Array:
     """Eq. 14: E_E[lam (V(s) + log pi(a|s) - gamma V(s'))^2 - log pi(a|s)]."""
     r = td_residual(expert, gamma)
     return masked_mean(lam * r**2 - log_prob(expert.logits, expert.actions), expert.mask)
+
+
+def loss(logits: jax.Array, targets: jax.Array, mask: jax.Array, *, lam: float, gamma: float) -> jax.Array:
+    """Eq. 14 over token sequences: logits [B, T, V] predict targets [B, T]; mask marks target tokens."""
+    return offline_loss(from_sequence(logits, targets, mask), lam=lam, gamma=gamma)
 
 
 def _value_drop(batch: Transitions, gamma: float) -> jax.Array:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import jax
 
-from algorithms.transitions import Transitions, log_prob, masked_mean
+from algorithms.transitions import Transitions, from_sequence, log_prob, masked_mean
 
 
 def loss(expert: Transitions) -> jax.Array:
     """L = E_expert[-log pi(a | s)], the mean over unmasked transitions."""
     return -masked_mean(log_prob(expert.logits, expert.actions), expert.mask)
+
+
+def sequence_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+    """MLE over token sequences: logits [B, T, V] predict targets [B, T]; mask marks target tokens."""
+    return loss(from_sequence(logits, targets, mask))

@@ -53,3 +53,16 @@ def td_residual(batch: Transitions, gamma: float) -> jax.Array:
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """sum(x * mask) / sum(mask), and 0 for an empty mask."""
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def from_sequence(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> Transitions:
+    """Token sequences as transitions: s_t = prompt + targets[:t], a_t = targets[t].
+
+    logits [B, T, V] (logits[b, t] predict targets[b, t]), targets [B, T], mask [B, T] (1 on
+    target tokens, contiguous from t = 0). V(s_{t+1}) = logsumexp(logits[:, t + 1]) where
+    position t + 1 is a target token, and 0 after the last one (the sequence has terminated).
+    """
+    values = soft_value(logits)
+    next_mask = jnp.concatenate([mask[:, 1:], jnp.zeros_like(mask[:, :1])], axis=1)
+    next_values = jnp.concatenate([values[:, 1:], jnp.zeros_like(values[:, :1])], axis=1) * next_mask
+    return Transitions(logits, targets, next_values, mask.astype(logits.dtype))

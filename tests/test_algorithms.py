@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms import Transitions, iqlearn, mle
+from algorithms import Transitions, from_sequence, iqlearn, mle
 
 jax.config.update("jax_enable_x64", False)
 
@@ -92,3 +92,15 @@ def test_unknown_online_form_names_the_valid_ones():
     expert = make(*batch())
     with pytest.raises(ValueError, match="relaxed, original"):
         iqlearn.online_loss(expert, expert, lam=0.1, gamma=0.9, alpha=0.1, form="bogus")
+
+
+def test_sequence_transitions_bootstrap_from_the_next_target_and_stop_after_the_last():
+    logits = jnp.log(jnp.array([[[1.0, 1.0], [1.0, 3.0], [2.0, 2.0]]]))  # V = log 2, log 4, log 4
+    targets = jnp.array([[0, 1, 0]])
+    mask = jnp.array([[1, 1, 0]])
+    t = from_sequence(logits, targets, mask)
+    np.testing.assert_allclose(t.next_values, [[np.log(4.0), 0.0, 0.0]], rtol=1e-6)
+    # lam = 0 sequence IQLearn is sequence MLE exactly
+    assert iqlearn.loss(logits, targets, mask, lam=0.0, gamma=0.9) == mle.sequence_loss(logits, targets, mask)
+    expected = -(np.log(0.5) + np.log(0.75)) / 2
+    assert float(mle.sequence_loss(logits, targets, mask)) == pytest.approx(expected, rel=1e-6)
