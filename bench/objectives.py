@@ -8,7 +8,7 @@ from typing import Callable
 
 import jax
 
-from algorithms import Transitions, iqlearn, mle
+from algorithms import Transitions, iqlearn, mle, mle_entreg
 from bench.registry import ALGORITHMS, BenchError
 
 
@@ -57,3 +57,9 @@ def _iqlearn_online(lam: float, gamma: float, alpha: float, form: str) -> Object
     _check(f"iqlearn_online form={form!r}", form in iqlearn.ONLINE_FORMS, f"use one of {', '.join(iqlearn.ONLINE_FORMS)}.")
     kwargs = (("alpha", float(alpha)), ("form", form), ("gamma", float(gamma)), ("lam", float(lam)))
     return Objective(iqlearn.online_loss, online=True, kwargs=kwargs)
+
+
+@ALGORITHMS.register("mle_entreg", "entropy-regularised MLE: E[-log pi(a|s) - lam H(pi(.|s))] (Eq. 18, App. A.2)")
+def _mle_entreg(lam: float) -> Objective:
+    _check(f"mle_entreg lam={lam}", lam >= 0, "the entropy weight must be >= 0.")
+    return Objective(mle_entreg.loss, kwargs=(("lam", float(lam)),))
