@@ -6,6 +6,7 @@ import fnmatch
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from tqdm import tqdm
 
@@ -66,7 +67,12 @@ def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
         objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
         model = MODELS.build(cell.model, **cell.options("model_options"))
         bar = None
-        for report in model.fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train")):
+        fit = getattr(model, "fit", None)
+        if fit is None:  # sequence models (T5, decoder-only) are trained by the text trainer
+            from bench import textcells
+
+            fit = partial(textcells.fit, model)
+        for report in fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train")):
             if progress and bar is None:
                 bar = tqdm(total=report.total, desc="  steps", unit="step", leave=False, file=sys.stderr)
             if bar is not None:

@@ -15,6 +15,7 @@ smaller lam make the learned reward separate expert from non-expert states more 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from itertools import product
 
@@ -63,9 +64,55 @@ def fig11_cells(
     ]
 
 
-@SUITES.register("smoke", "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm; the CI suite")
+# Text smoke cells: every text task x algorithm on t5-tiny for a few dozen steps, plus one decoder-only
+# cell. They check the wiring (data -> tokenizer -> training -> sampling -> scoring -> MLflow), not the
+# paper's numbers. xsum, tldr and wmt22 share one prompt/target shape (64 / 32 tokens: articles and
+# posts are cut, Multi30k captions fit) so their cells share jit compilations within one process;
+# gsm8k gets 128 / 128 (medians with the 512-token BPE: question 105, worked answer 134 tokens, so
+# about half the answers keep their final "#### N").
+TEXT_SMOKE_TASKS = ("gsm8k", "xsum", "tldr", "wmt22")
+TEXT_SMOKE_DATA = {"train_subset": 200, "eval_subset": 16}
+TEXT_SMOKE_TRAIN = {
+    "batch_size": 8, "steps": 30, "eval_every": 15, "learning_rate": 1e-3, "warmup_steps": 5,
+    "max_prompt": 64, "max_target": 32, "samples_per_prompt": 4,
+}
+TEXT_SMOKE_LENGTHS = {"gsm8k": {"max_prompt": 128, "max_target": 128}}
+
+
+def text_arms(lam: float = 0.1, gamma: float = 0.99, alpha: float = 0.2) -> list[tuple[str, dict]]:
+    """MLE, MLE with entropy regularisation, offline and online (relaxed) IQLearn."""
+    return [
+        ("mle", {}),
+        ("mle_entreg", {"lam": lam}),
+        ("iqlearn", {"lam": lam, "gamma": gamma}),
+        ("iqlearn_online", {"lam": lam, "gamma": gamma, "alpha": alpha, "form": "relaxed"}),
+    ]
+
+
+def text_smoke_cells(figure: str = "text-smoke") -> list[SuiteCell]:
+    def cell(task, algorithm, hparams, model="t5-tiny"):
+        return SuiteCell(
+            Cell.make(
+                task, algorithm, model=model, seed=0, hparams=hparams, data=TEXT_SMOKE_DATA,
+                train=TEXT_SMOKE_TRAIN | TEXT_SMOKE_LENGTHS.get(task, {}),
+            ),
+            figure,
+        )
+
+    cells = [cell(task, algorithm, hparams) for task, (algorithm, hparams) in product(TEXT_SMOKE_TASKS, text_arms())]
+    return cells + [cell("gsm8k", "mle", {}, model="dec-tiny")]
+
+
+@SUITES.register(
+    "smoke",
+    "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm, plus, only when BENCH_DATA_DIR is set, the "
+    "text-smoke cells (4 text tasks x MLE/IQLearn on t5-tiny, one dec-tiny cell); the CI suite",
+)
 def smoke() -> list[SuiteCell]:
-    return fig11_cells(seeds=20, steps=1000)
+    cells = fig11_cells(seeds=20, steps=1000)
+    if os.environ.get("BENCH_DATA_DIR"):  # without local data the toy cells still run; text cells need it
+        cells += text_smoke_cells()
+    return cells
 
 
 @SUITES.register("paper", "the paper's grid at full settings (so far: Figure 11 and its sensitivity to gamma and lam)")

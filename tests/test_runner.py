@@ -63,7 +63,7 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(store_uri, tiny_suite, 
 
 
 def test_filter_selects_cells_and_rejects_unknown_keys():
-    entries = smoke()
+    entries = select(smoke(), "figure=fig11")  # the toy cells (text cells join smoke when BENCH_DATA_DIR is set)
     chosen = select(entries, "algorithm=iqlearn_online,hp.form=orig*,task.variant!=recovery,seed=1")
     assert len(chosen) == 1 and chosen[0].cell.options("hparams")["form"] == "original"
     assert len(select(entries, "figure=fig11")) == len(entries)
@@ -74,7 +74,7 @@ def test_filter_selects_cells_and_rejects_unknown_keys():
 
 
 def test_dry_run_touches_no_store(store_uri, capsys):
-    assert main(["run", "--suite", "smoke", "--dry-run", "--filter", "seed=0"]) == 0
+    assert main(["run", "--suite", "smoke", "--dry-run", "--filter", "figure=fig11,seed=0"]) == 0
     out = capsys.readouterr().out
     assert "suite smoke: 8 cells" in out and "fig11: 8 cells" in out
     assert not os.path.exists(store_uri[len("sqlite:///"):])
@@ -95,7 +95,7 @@ def test_ctrl_c_keeps_finished_cells_and_the_next_run_continues(tmp_path):
     """A real `bench run` in a subprocess, interrupted with SIGINT mid-grid."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = os.environ | {"MLFLOW_TRACKING_URI": uri}
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--filter", "seed=[0-4]", "--no-report"]
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--filter", "figure=fig11,seed=[0-4]", "--no-report"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     finished = 0

@@ -1,0 +1,291 @@
+"""Training a sequence model (T5 or decoder-only) on a text task: the trainer behind the text cells.
+
+The runner calls :func:`fit` for any model preset without a ``fit`` of its own. One cell:
+
+1. data: ``data.train_subset`` / ``data.eval_subset`` examples of the task's train and eval splits,
+   chosen by the cell's seed (``tasks.text.load(subset=, seed=)``), from ``$BENCH_DATA_DIR``;
+2. tokenizer: tiny presets (random initialisation) train a byte-level BPE on the train inputs and
+   targets with the preset's vocabulary size (``tokenizers.train_bpe``, cached on disk); presets
+   with pretrained weights use their own (``DecoderLM.tokenizer()``);
+3. prompts and targets cut to ``train.max_prompt`` / ``train.max_target`` tokens (targets end in
+   EOS), right-padded with the pad id; a decoder-only model gets its BOS in front of the prompt;
+4. Adam with a linear warm-up to ``train.learning_rate`` over ``train.warmup_steps`` then constant,
+   ``train.steps`` updates of ``train.batch_size`` examples (after ``train.mle_warmup_steps`` pure
+   MLE updates, default 0). The loss reads the teacher-forced logits through the soft-Q lens,
+   ``expert = from_sequence(forward(prompt, targets))``; online objectives also sample one
+   continuation per prompt from the current (stop-gradient) policy at temperature 1 and score it
+   with gradients, ``policy = from_sequence(forward(prompt, samples))``. One jitted step per phase;
+   a non-finite loss stops the cell with an error naming the step;
+5. every ``train.eval_every`` steps: one sample per eval prompt at temperature 1, scored with
+   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` beside ``train/loss``;
+6. at the end: ``train.samples_per_prompt`` samples (default 4) per eval prompt at temperature 1 ->
+   ``eval/<metric>`` (first sample of each prompt), ``eval/self_bleu`` (mean over prompts of the
+   Self-BLEU among that prompt's samples), ``eval/per_token_entropy`` (nats), ``eval/mean_length``
+   (tokens, EOS included); for IQLearn, each sample's summed implied reward
+   ``sum_t q(s_t, a_t) - gamma V(s_{t+1})`` and ``eval/reward_corr/<metric>``, its Spearman
+   correlation with the sample's own score. Every sample lands in the ``generations.jsonl``
+   artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import partial
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from algorithms import from_sequence, iqlearn, mle
+from bench.models import decoding, tokenizers
+from bench.objectives import Objective
+from bench.registry import BenchError
+from bench.tabular import Progress
+from tasks import metrics as task_metrics
+from tasks import text as text_tasks
+from tasks.scoring import score
+
+TINY_PRESETS = ("t5-tiny", "dec-tiny")
+IQLEARN = ("iqlearn", "iqlearn_online")
+# The per-sequence metric each task's reward correlation is reported against first (all task metrics are).
+PER_SEQUENCE = {"gsm8k": "accuracy", "xsum": "rouge1", "tldr": "rouge1", "wmt22": "chrf"}
+
+DEFAULT_TRAIN = {
+    "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "mle_warmup_steps": 0,
+    "max_prompt": 64, "max_target": 32, "eval_every": 0, "samples_per_prompt": 4,
+}
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+def _data_dir(data: dict) -> str:
+    value = data.get("data_dir") or os.environ.get(text_tasks.ENV_VAR)
+    if not value:
+        raise BenchError(
+            f"text cells read their data from a local folder: set {text_tasks.ENV_VAR} (or the cell's data.data_dir) "
+            "to the folder holding <task>/<split>.jsonl, e.g. BENCH_DATA_DIR=../shared/data."
+        )
+    return value
+
+
+def _examples(task: text_tasks.TextTask, data: dict, seed: int):
+    root = _data_dir(data)
+    train_subset, eval_subset = data.get("train_subset"), data.get("eval_subset")
+    try:
+        train = text_tasks.load(task, "train", root, subset=None if train_subset is None else int(train_subset), seed=seed)
+        evals = text_tasks.load(task, task.eval_split, root, subset=None if eval_subset is None else int(eval_subset), seed=seed)
+    except text_tasks.DataError as err:
+        raise BenchError(str(err)) from None
+    return train, evals
+
+
+def _tokenizer(model, preset: str, train) -> Any:
+    own = model.tokenizer() if hasattr(model, "tokenizer") else None
+    if own is not None:
+        return own
+    if preset in TINY_PRESETS:
+        texts = [e.input for e in train] + [e.target for e in train]
+        return tokenizers.train_bpe(texts, model.vocab_size)
+    raise BenchError(f"model preset {preset} has no tokenizer wired into the text trainer yet; use t5-tiny or dec-tiny.")
+
+
+@partial(jax.jit, static_argnames="model")
+def _init(key, *, model):
+    """model.init under one cached compilation per (hashable) model, shared by every cell of a process."""
+    return model.init(key)
+
+
+def _params(model, preset: str, seed: int):
+    if preset in TINY_PRESETS:
+        return _init(jax.random.PRNGKey(seed), model=model)
+    return model.load()
+
+
+def encode(tokenizer, texts, length: int, *, pad_id: int, prefix: tuple = (), eos_id: int | None = None):
+    """Token ids [N, length] and mask: ``prefix`` + text ids (+ EOS), cut to ``length`` (EOS kept), right-padded."""
+    room = length - len(prefix) - (eos_id is not None)
+    if room < 1:
+        raise BenchError(f"a length of {length} tokens leaves no room for text; raise max_prompt / max_target.")
+    ids = np.full((len(texts), length), pad_id, np.int32)
+    mask = np.zeros((len(texts), length), np.int32)
+    for i, enc in enumerate(tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+        row = list(prefix) + enc.ids[:room] + ([eos_id] if eos_id is not None else [])
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def decode_rows(tokenizer, tokens: np.ndarray, mask: np.ndarray, eos_id: int) -> list[str]:
+    out = []
+    for row, m in zip(np.asarray(tokens), np.asarray(mask)):
+        ids = [int(t) for t, keep in zip(row, m) if keep and t != eos_id]
+        out.append(tokenizer.decode(ids))
+    return out
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def _optimiser(learning_rate: float, warmup_steps: int) -> optax.GradientTransformation:
+    if warmup_steps > 0:
+        schedule = optax.join_schedules(
+            [optax.linear_schedule(0.0, learning_rate, warmup_steps), optax.constant_schedule(learning_rate)], [warmup_steps]
+        )
+    else:
+        schedule = optax.constant_schedule(learning_rate)
+    return optax.adam(schedule)
+
+
+def sequence_loss(model, objective: Objective, params, batch, key, max_new: int) -> jax.Array:
+    """objective(expert[, policy]) over teacher-forced logits; online objectives sample from stop_gradient(params)."""
+    prompt, prompt_mask, targets, target_mask = batch
+    expert = from_sequence(model.forward(params, prompt, prompt_mask, targets, target_mask), targets, target_mask)
+    policy = None
+    if objective.online:
+        sample = decoding.generate(model, jax.lax.stop_gradient(params), prompt, prompt_mask, max_new=max_new, rng=key, temperature=1.0)
+        tokens, mask = sample.tokens, sample.mask * (1 - sample.forced.astype(sample.mask.dtype))
+        policy = from_sequence(model.forward(params, prompt, prompt_mask, tokens, mask), tokens, mask)
+    return objective(expert, policy)
+
+
+@partial(jax.jit, static_argnames=("model", "objective", "learning_rate", "warmup_steps", "max_new"))
+def train_step(params, opt_state, batch, key, *, model, objective, learning_rate, warmup_steps, max_new):
+    """One Adam update; returns (params, opt_state, loss). Static arguments are hashable, so cells sharing them share the compilation."""
+    loss, grads = jax.value_and_grad(lambda p: sequence_loss(model, objective, p, batch, key, max_new))(params)
+    updates, opt_state = _optimiser(learning_rate, warmup_steps).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+
+@partial(jax.jit, static_argnames=("model", "gamma"))
+def sequence_rewards(params, prompt, prompt_mask, tokens, mask, *, model, gamma):
+    """Summed IQLearn reward sum_t q(s_t, a_t) - gamma V(s_{t+1}) of each sequence [N]."""
+    batch = from_sequence(model.forward(params, prompt, prompt_mask, tokens, mask), tokens, mask)
+    return jnp.sum(iqlearn.reward(batch, gamma=gamma) * batch.mask, axis=-1)
+
+
+MLE = Objective(mle.loss)
+
+
+# ----------------------------------------------------------------------------------- fit
+
+
+def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch: int):
+    """Sample in chunks of ``batch`` prompts; host arrays of tokens, mask, entropies [N * k, L]."""
+    parts = []
+    for i, start in enumerate(range(0, len(prompts[0]), batch)):
+        p, m = prompts[0][start : start + batch], prompts[1][start : start + batch]
+        g = decoding.generate(model, params, p, m, max_new=max_new, rng=jax.random.fold_in(key, i), temperature=1.0, num_samples=num_samples)
+        parts.append((np.asarray(g.tokens), np.asarray(g.mask), np.asarray(g.entropies)))
+    return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _task_scores(task, predictions, examples) -> dict[str, float]:
+    values = score(task, predictions, [e.references for e in examples]).values
+    return {name: values[name] for name in task.metrics}
+
+
+def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
+    """Train ``model`` on text ``task`` with ``objective``; yields Progress reports, the last with final=True."""
+    if not isinstance(task, text_tasks.TextTask):
+        raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22), not {type(task).__name__}.")
+    opts = DEFAULT_TRAIN | dict(train)
+    steps, mle_steps = int(opts["steps"]), int(opts["mle_warmup_steps"])
+    batch_size, max_prompt, max_target = int(opts["batch_size"]), int(opts["max_prompt"]), int(opts["max_target"])
+    eval_every, k = int(opts["eval_every"]), int(opts["samples_per_prompt"])
+    lr, warmup = float(opts["learning_rate"]), int(opts["warmup_steps"])
+    preset = getattr(model, "preset", type(model).__name__)
+
+    train_examples, eval_examples = _examples(task, data, seed)
+    tokenizer = _tokenizer(model, preset, train_examples)
+    bos = getattr(model, "bos_id", None)
+    prefix = (bos,) if bos is not None else ()
+    pad, eos = model.pad_id, model.eos_id
+    prompts = encode(tokenizer, [e.input for e in train_examples], max_prompt, pad_id=pad, prefix=prefix)
+    targets = encode(tokenizer, [e.target for e in train_examples], max_target, pad_id=pad, eos_id=eos)
+    eval_prompts = encode(tokenizer, [e.input for e in eval_examples], max_prompt, pad_id=pad, prefix=prefix)
+
+    key = jax.random.PRNGKey(seed)
+    key, key_data = jax.random.split(key)
+    params = _params(model, preset, seed)
+    total = mle_steps + steps
+    order = np.random.default_rng(seed).permutation(len(train_examples))
+    position = 0
+    losses: list[float] = []
+
+    def next_batch():
+        nonlocal order, position
+        if position + batch_size > len(order):
+            order, position = np.random.default_rng([seed, len(losses)]).permutation(len(train_examples)), 0
+        idx = order[position : position + batch_size]
+        position += batch_size
+        return tuple(jnp.asarray(a[idx]) for a in (*prompts, *targets))
+
+    def evaluate(params, step_key):
+        tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, batch_size * 4)
+        predictions = decode_rows(tokenizer, tokens, mask, eos)
+        return {f"eval_curve/{m}": v for m, v in _task_scores(task, predictions, eval_examples).items()}
+
+    phases = [(MLE, mle_steps), (objective, steps)]
+    opt_state = None
+    step = 0
+    for phase_objective, phase_steps in phases:
+        if phase_steps == 0:
+            continue
+        opt_state = _optimiser(lr, warmup).init(params) if opt_state is None else opt_state
+        for _ in range(phase_steps):
+            params, opt_state, loss = train_step(
+                params, opt_state, next_batch(), jax.random.fold_in(key_data, step), model=model, objective=phase_objective,
+                learning_rate=lr, warmup_steps=warmup, max_new=max_target,
+            )
+            step += 1
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training loss is {loss} at step {step} of {total}; lower train.learning_rate or check the objective.")
+            losses.append(loss)
+            if eval_every and step % eval_every == 0 and step < total:
+                window = losses[-eval_every:]
+                yield Progress(step, total, {"train/loss": float(np.mean(window))} | evaluate(params, jax.random.fold_in(key, step)))
+
+    # Final evaluation: k samples per eval prompt.
+    final_key = jax.random.fold_in(key, total + 1)
+    tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, batch_size * 4)
+    texts = decode_rows(tokenizer, tokens, mask, eos)
+    first = texts[::k]
+    results = {f"eval/{m}": v for m, v in _task_scores(task, first, eval_examples).items()}
+    window = losses[-eval_every:] if eval_every else losses
+    if window:
+        results["train/loss"] = float(np.mean(window))
+    if eval_every:
+        results |= {k_.replace("eval/", "eval_curve/", 1): v for k_, v in results.items() if k_.startswith("eval/")}
+    results["eval/self_bleu"] = float(np.mean([task_metrics.self_bleu(texts[i * k : (i + 1) * k]) for i in range(len(eval_examples))]))
+    results["eval/per_token_entropy"] = float((entropies * mask).sum() / max(mask.sum(), 1))
+    results["eval/mean_length"] = float(mask.sum(axis=1).mean())
+
+    # Per-sample scores (each sample against its prompt's references) and, for IQLearn, rewards.
+    per_sample = [score(task, [t], [eval_examples[i // k].references]).values for i, t in enumerate(texts)]
+    rewards = None
+    gamma = dict(objective.kwargs).get("gamma")
+    if objective.loss in (iqlearn.offline_loss, iqlearn.online_loss) and gamma is not None:
+        rep = lambda a: jnp.repeat(jnp.asarray(a), k, axis=0)  # noqa: E731  rows b*k+j belong to prompt b
+        rewards = np.asarray(sequence_rewards(
+            params, rep(eval_prompts[0]), rep(eval_prompts[1]), jnp.asarray(tokens), jnp.asarray(mask), model=model, gamma=float(gamma),
+        ))
+        for m in task.metrics:
+            results[f"eval/reward_corr/{m}"] = task_metrics.reward_correlation(rewards, [s[m] for s in per_sample])
+        results["eval/reward_mean"] = float(rewards.mean())
+    metric = PER_SEQUENCE.get(task.name, task.metrics[0])
+    lines = []
+    for i, t in enumerate(texts):
+        record = {
+            "id": eval_examples[i // k].id, "prompt_index": i // k, "sample_index": i % k, "text": t,
+            "reference": eval_examples[i // k].references[0], "metric": metric, "value": per_sample[i][metric],
+        }
+        if rewards is not None:
+            record["reward"] = float(rewards[i])
+        lines.append(json.dumps(record, ensure_ascii=False))
+    yield Progress(total, total, results, final=True, artifacts={"generations.jsonl": "\n".join(lines) + "\n"})

@@ -1,0 +1,108 @@
+"""The text trainer (bench.textcells) through the runner: tiny t5-tiny cells into a temporary MLflow store."""
+
+import json
+import math
+import os
+
+import jax.numpy as jnp
+import pytest
+from mlflow.tracking import MlflowClient
+
+from algorithms import mle
+from bench.cells import Cell
+from bench.objectives import Objective
+from bench.registry import ALGORITHMS, SUITES, BenchError
+from bench.runner import run_suite
+from bench.suites import SuiteCell, smoke
+from bench.textcells import fit
+
+needs_data = pytest.mark.skipif(not os.environ.get("BENCH_DATA_DIR"), reason="text cells need BENCH_DATA_DIR")
+
+TINY_TRAIN = {
+    "batch_size": 4, "steps": 4, "eval_every": 2, "learning_rate": 1e-3, "warmup_steps": 2,
+    "max_prompt": 24, "max_target": 12, "samples_per_prompt": 2,
+}
+TINY_DATA = {"train_subset": 16, "eval_subset": 4}
+
+
+def text_cell(algorithm, task="wmt22", train=None, **hparams):
+    return Cell.make(task, algorithm, model="t5-tiny", seed=0, hparams=hparams, data=TINY_DATA, train=TINY_TRAIN | (train or {}))
+
+
+@pytest.fixture
+def text_suite():
+    """Registers suite 'text' (an offline and an online cell) and a NaN-producing algorithm for one test."""
+    entries = [
+        SuiteCell(text_cell("iqlearn", lam=0.1, gamma=0.99), "text-test"),
+        SuiteCell(  # with 2 pure-MLE steps first: 6 steps in all
+            text_cell("iqlearn_online", train={"mle_warmup_steps": 2}, lam=0.1, gamma=0.99, alpha=0.2, form="relaxed"), "text-test"
+        ),
+    ]
+    saved_suites, saved_algorithms = SUITES.clear(), ALGORITHMS.clear()
+    SUITES.restore(saved_suites)
+    ALGORITHMS.restore(saved_algorithms)
+    SUITES.register("text", "tiny text cells")(lambda: list(entries))
+    ALGORITHMS.register("nan_test", "MLE times nan: a loss that is never finite")(
+        lambda: Objective(lambda expert: jnp.nan * mle.loss(expert))
+    )
+    yield entries
+    SUITES.restore(saved_suites)
+    ALGORITHMS.restore(saved_algorithms)
+
+
+def runs_of(uri, experiment):
+    client = MlflowClient(uri)
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=100)
+
+
+@needs_data
+def test_offline_and_online_cells_log_metrics_curves_and_generations(store_uri, text_suite):
+    summary = run_suite("text")
+    assert len(summary.finished) == 2 and not summary.failed, summary.failed
+    client = MlflowClient(store_uri)
+    for run in runs_of(store_uri, "text"):
+        assert run.info.status == "FINISHED"
+        metrics = run.data.metrics
+        for name in ("eval/bleu", "eval/chrf", "eval/self_bleu", "eval/per_token_entropy", "eval/mean_length", "train/loss"):
+            assert math.isfinite(metrics[name]), name
+        assert 0 < metrics["eval/mean_length"] <= TINY_TRAIN["max_target"]
+        assert "eval/reward_corr/chrf" in metrics  # both cells are IQLearn
+        steps = [2, 4] if run.data.tags["bench.algorithm"] == "iqlearn" else [2, 4, 6]
+        curve = client.get_metric_history(run.info.run_id, "eval_curve/chrf")
+        assert [m.step for m in curve] == steps
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == steps
+        path = client.download_artifacts(run.info.run_id, "generations.jsonl")
+        with open(path) as f:
+            lines = [json.loads(line) for line in f]
+        assert len(lines) == TINY_DATA["eval_subset"] * TINY_TRAIN["samples_per_prompt"]
+        assert {(r["prompt_index"], r["sample_index"]) for r in lines} == {(p, s) for p in range(4) for s in range(2)}
+        assert all(r["metric"] == "chrf" and isinstance(r["text"], str) and math.isfinite(r["reward"]) for r in lines)
+
+
+@needs_data
+def test_a_non_finite_loss_fails_the_cell_naming_the_step(store_uri, text_suite):
+    text_suite[:] = [SuiteCell(text_cell("nan_test"), "text-test")]
+    summary = run_suite("text")
+    assert not summary.finished and len(summary.failed) == 1
+    (run,) = runs_of(store_uri, "text")
+    assert run.info.status == "FAILED"
+    assert "training loss is nan at step 1" in run.data.tags["bench.error"]
+
+
+def test_without_a_data_dir_text_cells_say_how_to_get_data(monkeypatch):
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    import bench  # noqa: F401
+    from bench.registry import MODELS, TASKS
+
+    model, task = MODELS.build("t5-tiny"), TASKS.build("wmt22")
+    with pytest.raises(BenchError, match="set BENCH_DATA_DIR"):
+        next(fit(model, task, Objective(mle.loss), seed=0, data=TINY_DATA, train=TINY_TRAIN))
+    assert {e.figure for e in smoke()} == {"fig11"}  # the toy cells still run for newcomers
+
+
+def test_smoke_has_the_text_cells_when_data_is_there(monkeypatch):
+    monkeypatch.setenv("BENCH_DATA_DIR", "/anywhere")
+    text = [e for e in smoke() if e.figure == "text-smoke"]
+    assert {e.cell.task for e in text} == {"gsm8k", "xsum", "tldr", "wmt22"}
+    assert {e.cell.model for e in text} == {"t5-tiny", "dec-tiny"}
+    assert {"mle", "iqlearn", "iqlearn_online"} <= {e.cell.algorithm for e in text}
