@@ -107,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         import bench  # noqa: F401
 
         if args.command == "run":
-            from bench.runner import load_suite, run_suite, select
+            from bench.runner import load_suite, run_suite, select, validate
 
             if args.dry_run:
-                return _dry_run(args.suite, select(load_suite(args.suite), args.filter_expr))
+                entries = select(load_suite(args.suite), args.filter_expr)
+                validate(entries)
+                return _dry_run(args.suite, entries)
             summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force)
             print(
                 f"suite {args.suite}: {len(summary.finished)} cells finished now, {summary.skipped} skipped as already finished, "

@@ -43,7 +43,7 @@ def _mle() -> Objective:
 @ALGORITHMS.register("iqlearn", "offline IQLearn as TD-regularised MLE: E[lam r^2 - log pi(a|s)] (Eq. 14)")
 def _iqlearn(lam: float, gamma: float) -> Objective:
     _check(f"iqlearn lam={lam}", lam >= 0, "the TD regularisation weight must be >= 0.")
-    _check(f"iqlearn gamma={gamma}", 0 <= gamma <= 1, "the discount must lie in [0, 1].")
+    _check(f"iqlearn gamma={gamma}", 0 < gamma <= 1, "the discount must lie in (0, 1].")
     return Objective(iqlearn.offline_loss, kwargs=(("gamma", float(gamma)), ("lam", float(lam))))
 
 
@@ -52,7 +52,7 @@ def _iqlearn(lam: float, gamma: float) -> Objective:
 )
 def _iqlearn_online(lam: float, gamma: float, alpha: float, form: str) -> Objective:
     _check(f"iqlearn_online lam={lam}", lam >= 0, "the TD regularisation weight must be >= 0.")
-    _check(f"iqlearn_online gamma={gamma}", 0 <= gamma <= 1, "the discount must lie in [0, 1].")
+    _check(f"iqlearn_online gamma={gamma}", 0 < gamma <= 1, "the discount must lie in (0, 1].")
     _check(f"iqlearn_online alpha={alpha}", 0 <= alpha < 1, "the mix-in ratio must lie in [0, 1).")
     _check(f"iqlearn_online form={form!r}", form in iqlearn.ONLINE_FORMS, f"use one of {', '.join(iqlearn.ONLINE_FORMS)}.")
     kwargs = (("alpha", float(alpha)), ("form", form), ("gamma", float(gamma)), ("lam", float(lam)))

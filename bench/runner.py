@@ -19,6 +19,23 @@ def load_suite(name: str) -> list[SuiteCell]:
     return SUITES.build(name)
 
 
+def validate(entries: list[SuiteCell]) -> None:
+    """Refuse a suite with a bad cell before any training: every cell's task and objective are built
+    (which checks each option and hyperparameter domain) and its model preset must exist."""
+    for entry in entries:
+        cell = entry.cell
+        try:
+            TASKS.build(cell.task, **cell.options("task_options"))
+            ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
+            MODELS.get(cell.model)
+        except BenchError as err:
+            raise InvalidCellError(f"cell {cell.label()} of {entry.figure}: {err}") from None
+
+
+class InvalidCellError(BenchError):
+    exit_code = 2
+
+
 def select(entries: list[SuiteCell], expr: str | None) -> list[SuiteCell]:
     """Keep the cells matching ``expr``: comma-separated ``key=glob`` or ``key!=glob`` terms, all of
     which must hold. Keys are those of ``Cell.flat()`` (task, algorithm, seed, hp.lam, task.variant,
@@ -95,6 +112,7 @@ def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
 def run_suite(name: str, *, filter_expr: str | None = None, force: bool = False, store: Store | None = None) -> Summary:
     """Run every selected cell of suite ``name`` that has no FINISHED run (all of them with ``force``)."""
     entries = select(load_suite(name), filter_expr)
+    validate(entries)
     store = store or Store.open(name)
     finished = store.finished_cells()
     todo = [e for e in entries if force or e.cell.hash not in finished]

@@ -12,6 +12,7 @@ from bench.cli import main
 from bench.runner import run_suite, select
 from bench.suites import SuiteCell, smoke
 from bench.tracking import Store
+from bench.cells import Cell
 from conftest import toy_cell
 
 
@@ -50,12 +51,16 @@ def test_rerun_skips_finished_cells(store_uri, tiny_suite):
 
 
 def test_a_failing_cell_is_recorded_and_the_grid_goes_on(store_uri, tiny_suite, capsys):
-    tiny_suite.insert(1, SuiteCell(toy_cell("mle", variant="sideways"), "fig11"))
+    no_learning_rate = Cell.make(
+        "toy_mdp", "mle", model="tabular", seed=9, task_options={"variant": "recovery", "n": 4, "horizon": 6},
+        train={"steps": 10},
+    )
+    tiny_suite.insert(1, SuiteCell(no_learning_rate, "fig11"))
     assert main(["run", "--suite", "tiny", "--no-report"]) == 1
     runs = runs_of(store_uri, "tiny")
     assert sorted(r.info.status for r in runs) == ["FAILED"] + ["FINISHED"] * 4
     failed = next(r for r in runs if r.info.status == "FAILED")
-    assert "variant 'sideways' is unknown" in failed.data.tags["bench.error"]
+    assert "KeyError: 'learning_rate'" in failed.data.tags["bench.error"]
     assert "FAILED" in capsys.readouterr().err
     # the failed cell is tried again on the next run; the finished ones are not
     summary = run_suite("tiny")
@@ -125,3 +130,21 @@ def test_store_finished_cells_picks_the_newest_run(store_uri, tiny_suite):
     store = Store.open("tiny")
     runs = sorted(runs_of(store_uri, "tiny"), key=lambda r: r.info.start_time)
     assert store.finished_cells() == {tiny_suite[0].cell.hash: runs[-1].info.run_id}
+
+
+@pytest.mark.parametrize(
+    "cell, needle",
+    [
+        (toy_cell("iqlearn", lam=-0.5, gamma=0.9), "lam=-0.5"),
+        (toy_cell("iqlearn", lam=0.1, gamma=0.0), "gamma=0.0"),
+        (toy_cell("iqlearn_online", lam=0.1, gamma=0.9, alpha=1.0, form="relaxed"), "alpha=1.0"),
+        (toy_cell("mle", variant="sideways"), "variant 'sideways' is unknown"),
+        (Cell.make("toy_mdp", "mle", model="t5-huge", seed=0, task_options={"variant": "recovery"}), "unknown model preset 't5-huge'"),
+    ],
+)
+def test_a_bad_cell_is_refused_before_any_training(cell, needle, store_uri, tiny_suite, capsys):
+    tiny_suite.append(SuiteCell(cell, "fig11"))
+    assert main(["run", "--suite", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "cell toy_mdp(" in err and len(err.splitlines()) == 1
+    assert runs_of(store_uri, "tiny") == []  # nothing ran, not even the good cells
