@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from reports.htmlkit import runs_details  # noqa: E402
 from reports.runs import RunRecord  # noqa: E402
 from reports.stats import mean_ci  # noqa: E402
 
@@ -109,3 +110,17 @@ def _fmt(values: list[float]) -> str:
         return "not run"
     mean, lo, hi = mean_ci(values)
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}] <small>n={len(values)}</small>"
+
+
+def render(runs: list[RunRecord]) -> str:
+    """The section: plot, numbers, sensitivity table and the runs behind them."""
+    headers = ["MLflow run", "cell", "variant", "algorithm", "seed", METRIC]
+
+    def cells(r: RunRecord) -> list[str]:
+        algorithm = f"{r.params.get('algorithm', '')} {r.params.get('hp.form', '')}"
+        return [
+            f"<code>{r.run_id}</code>", f"<code>{r.cell}</code>", html.escape(r.params.get("task.variant", "")),
+            html.escape(algorithm), r.params.get("seed", ""), f"{r.metrics.get(METRIC, float('nan')):.4f}",
+        ]
+
+    return plot_svg(runs) + table_html(runs) + sensitivity_html(runs) + runs_details(runs, headers, cells)

@@ -7,13 +7,15 @@ import html
 import json
 from collections import Counter
 
-from reports import fig11
+from reports import fig11, text_cells
+from reports.htmlkit import table
 from reports.claims import Verdict, evaluate
 from reports.references import CLAIMS
 from reports.runs import RunRecord
+from tasks.text import TEXT_TASKS
 
-# figure id -> (module rendering it, figure ids whose cells it shows)
-FIGURES = {"fig11": (fig11, ("fig11", "fig11_sensitivity"))}
+# section id -> (module rendering it, figure ids whose cells it shows)
+FIGURES = {"fig11": (fig11, ("fig11", "fig11_sensitivity")), "text-smoke": (text_cells, ("text-smoke",))}
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
@@ -39,14 +41,9 @@ def verdicts_for(runs: list[RunRecord], figure: str | None = None) -> list[Verdi
     return [evaluate(c, runs) for c in CLAIMS if figure is None or c.figure == figure]
 
 
-def table(headers: list[str], rows: list[tuple[str, list[str]]]) -> str:
-    """An HTML table; each row is (css class, cells already escaped)."""
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join(f"<tr class='{cls}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cls, cells in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def _checks_table(verdicts: list[Verdict]) -> str:
+    if not verdicts:
+        return "<p>No claim of the paper is checked on these cells.</p>"
     return table(["verdict", "claim", "measured", "paper"], [
         (_cls(v.verdict), [
             f"<b>{v.verdict}</b>", f"{html.escape(v.claim.text)}<br><small>{v.claim.id}</small>",
@@ -56,17 +53,16 @@ def _checks_table(verdicts: list[Verdict]) -> str:
     ])
 
 
-def _cells_table(runs: list[RunRecord]) -> str:
-    rows = [
-        ("", [
-            f"<code>{r.run_id}</code>", f"<code>{r.cell}</code>", html.escape(r.params.get("task.variant", "")),
-            html.escape(f"{r.params.get('algorithm', '')} {r.params.get('hp.form', '')}"), r.params.get("seed", ""),
-            f"{r.metrics.get('eval/success_rate', float('nan')):.4f}",
-        ])
-        for r in runs
-    ]
-    headers = ["MLflow run", "cell", "variant", "algorithm", "seed", "eval/success_rate"]
-    return f"<details><summary>{len(runs)} runs behind this figure</summary>{table(headers, rows)}</details>"
+def _data_sources(runs: list[RunRecord]) -> str:
+    """Where each task's data came from, with the caveats a reader must know."""
+    lines = []
+    for name in sorted({r.params.get("task", "") for r in runs}):
+        if name == "toy_mdp":
+            lines.append("toy_mdp: synthetic, generated from its definition (tasks/toy_mdp.py); no data files.")
+        elif name in TEXT_TASKS:
+            caveat = TEXT_TASKS[name].caveat or "no caveat recorded"
+            lines.append(f"{name}: local JSON Lines under BENCH_DATA_DIR or the Hugging Face hub. {caveat}")
+    return "<br>".join(html.escape(line) for line in lines) or "none"
 
 
 def _provenance(runs: list[RunRecord], uri: str) -> str:
@@ -81,7 +77,7 @@ def _provenance(runs: list[RunRecord], uri: str) -> str:
         f"<tr><th>git commits</th><td>{html.escape(distinct('bench.git_commit'))}</td></tr>"
         f"<tr><th>packages</th><td>{html.escape(version_text)}</td></tr>"
         f"<tr><th>devices</th><td>{html.escape(distinct('bench.devices'))}</td></tr>"
-        "<tr><th>data</th><td>toy MDP: synthetic, generated from its definition (tasks/toy_mdp.py); no data files.</td></tr>"
+        f"<tr><th>data</th><td>{_data_sources(runs)}</td></tr>"
         f"<tr><th>built</th><td>{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}</td></tr>"
         "</table></section>"
     )
@@ -114,7 +110,7 @@ def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], ur
                 f"<code>bench run --suite {html.escape(suite)} --filter figure={figure}</code></p>"
             )
         else:
-            body = module.plot_svg(fig_runs) + module.table_html(fig_runs) + module.sensitivity_html(fig_runs) + _cells_table(fig_runs)
+            body = module.render(fig_runs)
         sections.append(f"<section id='{figure}'><h2>{html.escape(module.TITLE)}</h2>{body}<h3>Checks</h3>{_checks_table(verdicts)}</section>")
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reproducibility report: {html.escape(suite)}</title>"

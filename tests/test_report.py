@@ -57,3 +57,18 @@ def test_report_renders_in_a_real_browser(store_uri, tiny_suite, tmp_path):
     ).stdout
     assert "<svg" in dom and "Reproducibility report" in dom and "Provenance" in dom
     assert dom.count("<tr class=\"inconclusive\">") + dom.count("<tr class=\"notrun\">") == 4
+
+
+def test_text_cells_section_lists_each_cell_with_its_metrics(store_uri):
+    from reports.runs import RunRecord
+
+    run = RunRecord(
+        "run123", "cellabc", "text-smoke", {"task": "xsum", "algorithm": "iqlearn", "model": "t5-tiny"}, {},
+        {"eval/rouge1": 3.25, "eval/self_bleu": 1.5, "eval/per_token_entropy": 3.6, "eval/mean_length": 31.0,
+         "eval/reward_corr/rouge1": 0.1}, 0,
+    )
+    page = html.build("s", [run], [("cellabc", "text-smoke"), ("other", "fig11")], store_uri)
+    assert "Text cells: wiring check" in page and "rouge1 3.25" in page and "run123" in page
+    assert "reward_corr" not in page  # reward correlations are not task metrics
+    assert "No claim of the paper is checked on these cells." in page
+    assert "both drawn from XSum" in page and "official test split" in page  # the data caveat reaches the provenance
