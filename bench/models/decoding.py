@@ -403,46 +403,16 @@ def generate(
     calculator forces it. After EOS a row emits pad with mask 0; decoding stops when all rows are done.
     ``temperature`` is traced, so changing it does not recompile.
     """
-    greedy = _check(max_new, num_samples, greedy, rng, temperature)
-    # The calculator is part of the key (hashed by identity) so that it stays alive with its function.
-    static = (int(max_new), greedy, int(num_samples), calculator)
-
-    def build():
-        def run(params, prompt, prompt_mask, rng, temperature):
-            batch = prompt.shape[0]
-            logits, state = model.prefill(params, prompt, prompt_mask, max_new)
-            # Prefill once, tile the state: the prompt is processed B times rather than B * k.
-            logits, state = _tile_rows((logits, state), num_samples, batch)
-
-            def advance(state, tokens, token, t):
-                return model.step(params, state, token, t)
-
-            return _sample_loop(
-                logits, advance, state, max_new=max_new, rng=rng, temperature=temperature, greedy=greedy,
-                eos_id=model.eos_id, pad_id=model.pad_id, calculator=calculator,
-            )
-
-        return run
-
-    fn = _jitted("generate", model, static, build)
-    return fn(params, jnp.asarray(prompt, jnp.int32), jnp.asarray(prompt_mask, jnp.int32), rng, jnp.float32(temperature))
+    return _decode(
+        "generate", _cached_start, model, params, prompt, prompt_mask, max_new=max_new, rng=rng,
+        temperature=temperature, greedy=greedy, num_samples=num_samples, calculator=calculator,
+    )
 
 
-def generate_uncached(
-    model,
-    params,
-    prompt: jax.Array,
-    prompt_mask: jax.Array,
-    *,
-    max_new: int,
-    rng: jax.Array | None = None,
-    temperature: float = 1.0,
-    greedy: bool = False,
-    num_samples: int = 1,
-    calculator: Calculator | None = None,
-) -> Generation:
-    """Reference decoding without a cache: at each step ``forward`` runs on the prompt and the whole
-    fixed-size [N, L] target buffer and the logits of the next position are read off.
+def generate_uncached(model, params, prompt: jax.Array, prompt_mask: jax.Array, **options) -> Generation:
+    """Reference decoding without a cache, with the options of :func:`generate`: at each step
+    ``forward`` runs on the prompt and the whole fixed-size [N, L] target buffer and the logits of the
+    next position are read off.
 
     Same options, same loop, same random keys as :func:`generate`, so on the same inputs they agree up
     to floating-point rounding of the logits. Costs O(L) forward passes of length L instead of one
@@ -450,34 +420,59 @@ def generate_uncached(
     The target mask marks positions 0..t+1 as real when reading position t+1 (later ones are hidden by
     causality anyway; marking the read position itself keeps models that mask queries honest).
     """
+    return _decode("uncached", _uncached_start, model, params, prompt, prompt_mask, **options)
+
+
+def _cached_start(model, params, prompt, prompt_mask, max_new: int, num_samples: int):
+    """Prefill once and tile the state: the prompt is processed B times rather than B * k."""
+    logits, state = model.prefill(params, prompt, prompt_mask, max_new)
+    logits, state = _tile_rows((logits, state), num_samples, prompt.shape[0])
+
+    def advance(state, tokens, token, t):
+        return model.step(params, state, token, t)
+
+    return logits, advance, state
+
+
+def _uncached_start(model, params, prompt, prompt_mask, max_new: int, num_samples: int):
+    """Repeat the prompts k times; every step recomputes ``forward`` over the whole target buffer."""
+    prompt = jnp.repeat(prompt, num_samples, axis=0)
+    prompt_mask = jnp.repeat(prompt_mask, num_samples, axis=0)
+    positions = jnp.arange(max_new)
+
+    def logits_at(tokens, t):
+        target_mask = jnp.broadcast_to(positions <= t, tokens.shape).astype(jnp.int32)
+        logits = model.forward(params, prompt, prompt_mask, tokens, target_mask)
+        return jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
+
+    first = logits_at(jnp.full((prompt.shape[0], max_new), model.pad_id, jnp.int32), 0)
+
+    def advance(_, tokens, token, t):
+        return logits_at(tokens, t + 1), None
+
+    return first, advance, None
+
+
+def _decode(
+    kind: str, start: Callable, model, params, prompt, prompt_mask, *, max_new: int, rng=None,
+    temperature: float = 1.0, greedy: bool = False, num_samples: int = 1, calculator: Calculator | None = None,
+) -> Generation:
+    """The shared driver: check options, build (once per model and settings) and run the jitted loop."""
     greedy = _check(max_new, num_samples, greedy, rng, temperature)
     # The calculator is part of the key (hashed by identity) so that it stays alive with its function.
     static = (int(max_new), greedy, int(num_samples), calculator)
 
     def build():
         def run(params, prompt, prompt_mask, rng, temperature):
-            prompt = jnp.repeat(prompt, num_samples, axis=0)
-            prompt_mask = jnp.repeat(prompt_mask, num_samples, axis=0)
-            positions = jnp.arange(max_new)
-
-            def logits_at(tokens, t):
-                target_mask = jnp.broadcast_to(positions <= t, tokens.shape).astype(jnp.int32)
-                logits = model.forward(params, prompt, prompt_mask, tokens, target_mask)
-                return jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
-
-            first = logits_at(jnp.full((prompt.shape[0], max_new), model.pad_id, jnp.int32), 0)
-
-            def advance(_, tokens, token, t):
-                return logits_at(tokens, t + 1), None
-
+            first, advance, state = start(model, params, prompt, prompt_mask, max_new, num_samples)
             return _sample_loop(
-                first, advance, None, max_new=max_new, rng=rng, temperature=temperature, greedy=greedy,
+                first, advance, state, max_new=max_new, rng=rng, temperature=temperature, greedy=greedy,
                 eos_id=model.eos_id, pad_id=model.pad_id, calculator=calculator,
             )
 
         return run
 
-    fn = _jitted("uncached", model, static, build)
+    fn = _jitted(kind, model, static, build)
     return fn(params, jnp.asarray(prompt, jnp.int32), jnp.asarray(prompt_mask, jnp.int32), rng, jnp.float32(temperature))
 
 
