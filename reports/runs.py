@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -50,7 +49,3 @@ def load_runs(experiment: str, uri: str | None = None) -> list[RunRecord]:
         token = page.token
         if not token:
             return sorted(newest.values(), key=lambda r: r.start_time)
-
-
-def versions(record: RunRecord) -> dict:
-    return json.loads(record.tags.get("bench.versions", "{}"))

@@ -18,12 +18,6 @@ def mean_ci(x, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def sem(x) -> float:
-    """Standard error of the mean, s / sqrt(n) (0 for n < 2)."""
-    x = np.asarray(x, dtype=float)
-    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
-
-
 def difference_ci(a, b, level: float = 0.95) -> tuple[float, float, float, float]:
     """Welch's interval for mean(a) - mean(b) and the two-sided p-value of Welch's t-test.
 

@@ -275,7 +275,7 @@ def _check_fields(task: TextTask, record: dict, where: str) -> None:
         if name not in record:
             raise DataError(f"{where} has no field {name!r} (task {task.name} needs {', '.join(task.fields)}); add it or fix the file.")
         if not isinstance(record[name], str):
-            raise DataError(f"{where}: field {name!r} is a {type(record[name]).__name__}, not a string; fix the record.")
+            raise DataError(f"{where}: field {name!r} has type {type(record[name]).__name__}, not str; fix the record.")
 
 
 def _examples(task: TextTask, split: Split, records: Iterator[tuple[str, dict]]) -> list[Example]:

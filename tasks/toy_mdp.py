@@ -75,9 +75,6 @@ class ChainMDP:
     def goal(self) -> int:
         return 2 * self.n
 
-    def is_top(self, s: int) -> bool:
-        return self.n <= s < 2 * self.n
-
     def intended_next(self, s: int, a: int) -> int:
         """Where action ``a`` leads from ``s`` when it is executed as chosen."""
         if s == self.goal:

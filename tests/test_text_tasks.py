@@ -176,23 +176,18 @@ def bad_file(tmp_path, content: bytes) -> Path:
     return path
 
 
-def test_malformed_line_names_file_and_line(tmp_path):
-    path = bad_file(tmp_path, b'{"question": "q", "answer": "a"}\n{"question": "q", \n')
-    with pytest.raises(DataError, match=r"line 2 is not valid JSON") as info:
-        load("gsm8k", "train", tmp_path)
-    assert str(path) in str(info.value)
-
-
-def test_missing_field_names_field_file_and_line(tmp_path):
-    path = bad_file(tmp_path, b'{"question": "q", "answer": "a"}\n{"question": "q"}\n')
-    with pytest.raises(DataError, match=r"line 2 has no field 'answer'") as info:
-        load("gsm8k", "train", tmp_path)
-    assert str(path) in str(info.value)
-
-
-def test_non_utf8_bytes_name_file_and_line(tmp_path):
-    path = bad_file(tmp_path, b'{"question": "q", "answer": "a"}\n{"question": "\xff\xfe", "answer": "a"}\n')
-    with pytest.raises(DataError, match=r"line 2 is not valid UTF-8") as info:
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b'{"question": "q", "answer": "a"}\n{"question": "q", \n', r"line 2 is not valid JSON"),
+        (b'{"question": "q", "answer": "a"}\n{"question": "q"}\n', r"line 2 has no field 'answer'"),
+        (b'{"question": "q", "answer": "a"}\n{"question": "\xff\xfe", "answer": "a"}\n', r"line 2 is not valid UTF-8"),
+    ],
+    ids=["malformed-json", "missing-field", "non-utf8"],
+)
+def test_bad_line_names_file_and_line(tmp_path, content, needle):
+    path = bad_file(tmp_path, content)
+    with pytest.raises(DataError, match=needle) as info:
         load("gsm8k", "train", tmp_path)
     assert str(path) in str(info.value)
 
@@ -202,7 +197,7 @@ def test_non_object_line_and_non_string_field(tmp_path):
     with pytest.raises(DataError, match=r"line 1 is a JSON list, not an object"):
         load("gsm8k", "train", tmp_path)
     (tmp_path / "gsm8k" / "train.jsonl").write_bytes(b'{"question": 3, "answer": "a"}\n')
-    with pytest.raises(DataError, match=r"line 1: field 'question' is a int, not a string"):
+    with pytest.raises(DataError, match=r"line 1: field 'question' has type int, not str"):
         load("gsm8k", "train", tmp_path)
 
 
