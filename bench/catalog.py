@@ -7,6 +7,7 @@ The text tasks (gsm8k, xsum, tldr, wmt22) take no options: their factories retur
 from __future__ import annotations
 
 from bench.registry import TASKS, BenchError
+from tasks.arith import ArithTask
 from tasks.text import TEXT_TASKS, TextTask
 from tasks.toy_mdp import ChainMDP
 
@@ -30,3 +31,19 @@ def _register_text_task(task: TextTask) -> None:
 
 for _task in TEXT_TASKS.values():
     _register_text_task(_task)
+
+
+# ---------------------------------------------------------------------------------------------
+# arith: synthetic GSM8k-style problems generated from a seed (tasks/arith.py); needs no data files.
+
+
+@TASKS.register(
+    "arith",
+    "synthetic GSM8k-style word problems generated from a seed (options: steps, max_value, operations, "
+    "train_size, test_size, seed), no data files; metrics: accuracy, accuracy_calculator",
+)
+def arith(steps: int = 2, max_value: int = 20, operations: str = "+-*", train_size: int = 2000, test_size: int = 200, seed: int = 0) -> ArithTask:
+    try:
+        return ArithTask(steps=steps, max_value=max_value, operations=operations, train_size=train_size, test_size=test_size, seed=seed)
+    except ValueError as err:
+        raise BenchError(str(err)) from None

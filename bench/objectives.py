@@ -1,5 +1,9 @@
 """The algorithms of the paper as registered objectives: a loss from ``algorithms`` bound to its
-hyperparameters. Each factory takes exactly the hyperparameters a cell must state."""
+hyperparameters. Each factory takes exactly the hyperparameters a cell must state.
+
+Most algorithms are one loss over expert (and, online, policy) transitions: an :class:`Objective`.
+GAIL trains three networks with three losses; its hyperparameters are an :class:`Adversarial`,
+which the text trainer runs with ``bench.gail_trainer``."""
 
 from __future__ import annotations
 
@@ -28,6 +32,24 @@ class Objective:
         if self.online:
             return self.loss(expert, policy, **dict(self.kwargs))
         return self.loss(expert, **dict(self.kwargs))
+
+
+@dataclass(frozen=True)
+class Adversarial:
+    """GAIL's hyperparameters (Appendix A.1.3); hashable, so jit reuses one compilation across seeds.
+
+    lam: entropy cost on the policy (the 'regularisation strength' of GAIL in Figures 2, 3);
+    gamma: discount of the policy's reward-to-go; kl: final weight of the KL penalty to the
+    initial policy, reached linearly after kl_anneal_steps GAIL steps; mle_weight: weight of the
+    MLE loss on expert targets added to the policy loss (0 for gail, > 0 for gail_mle).
+    """
+
+    lam: float
+    gamma: float
+    kl: float
+    kl_anneal_steps: int
+    mle_weight: float = 0.0
+    online = True  # it samples from the current policy at every step
 
 
 def _check(name: str, ok: bool, fix: str) -> None:
@@ -63,3 +85,23 @@ def _iqlearn_online(lam: float, gamma: float, alpha: float, form: str) -> Object
 def _mle_entreg(lam: float) -> Objective:
     _check(f"mle_entreg lam={lam}", lam >= 0, "the entropy weight must be >= 0.")
     return Objective(mle_entreg.loss, kwargs=(("lam", float(lam)),))
+
+
+def _adversarial(name: str, lam: float, gamma: float, kl: float, kl_anneal_steps: int, mle_weight: float) -> Adversarial:
+    _check(f"{name} lam={lam}", lam >= 0, "the entropy cost must be >= 0.")
+    _check(f"{name} gamma={gamma}", 0 < gamma <= 1, "the discount must lie in (0, 1].")
+    _check(f"{name} kl={kl}", kl >= 0, "the KL weight must be >= 0.")
+    _check(f"{name} kl_anneal_steps={kl_anneal_steps}", kl_anneal_steps >= 0, "the KL annealing length must be >= 0 steps.")
+    _check(f"{name} mle_weight={mle_weight}", mle_weight >= 0, "the MLE weight must be >= 0.")
+    return Adversarial(float(lam), float(gamma), float(kl), int(kl_anneal_steps), float(mle_weight))
+
+
+# The KL defaults are the paper's (Table 4: final weight 1e-3, annealed over 10,000 steps).
+@ALGORITHMS.register("gail", "GAIL: discriminator reward softplus(D), A2C policy with a KL penalty to the start, value network (App. A.1.3)")
+def _gail(lam: float, gamma: float, kl: float = 1e-3, kl_anneal_steps: int = 10_000) -> Adversarial:
+    return _adversarial("gail", lam, gamma, kl, kl_anneal_steps, 0.0)
+
+
+@ALGORITHMS.register("gail_mle", "GAIL with mle_weight * MLE added to the policy loss (App. A.1.3, Fig. 12)")
+def _gail_mle(lam: float, gamma: float, mle_weight: float, kl: float = 1e-3, kl_anneal_steps: int = 10_000) -> Adversarial:
+    return _adversarial("gail_mle", lam, gamma, kl, kl_anneal_steps, mle_weight)

@@ -21,13 +21,16 @@ def load_suite(name: str) -> list[SuiteCell]:
 
 def validate(entries: list[SuiteCell]) -> None:
     """Refuse a suite with a bad cell before any training: every cell's task and objective are built
-    (which checks each option and hyperparameter domain) and its model preset must exist."""
+    (which checks each option and hyperparameter domain), its model preset must exist and accept
+    the algorithm."""
     for entry in entries:
         cell = entry.cell
         try:
             TASKS.build(cell.task, **cell.options("task_options"))
-            ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
-            MODELS.get(cell.model)
+            objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
+            check_objective = getattr(MODELS.get(cell.model).factory, "check_objective", None)
+            if check_objective is not None:
+                check_objective(objective)
         except BenchError as err:
             raise InvalidCellError(f"cell {cell.label()} of {entry.figure}: {err}") from None
 

@@ -79,34 +79,45 @@ TEXT_SMOKE_TRAIN = {
 TEXT_SMOKE_LENGTHS = {"gsm8k": {"max_prompt": 128, "max_target": 128}}
 
 
-def text_arms(lam: float = 0.1, gamma: float = 0.99, alpha: float = 0.2) -> list[tuple[str, dict]]:
-    """MLE, MLE with entropy regularisation, offline and online (relaxed) IQLearn."""
+def text_arms(lam: float = 0.1, gamma: float = 0.99, alpha: float = 0.2, kl_anneal_steps: int = 10_000) -> list[tuple[str, dict]]:
+    """Every text algorithm: MLE, MLE with entropy regularisation, offline and online (relaxed) IQLearn,
+    GAIL and GAIL+MLE (mle_weight 1, as in Figure 12; GAIL's entropy cost 0, its KL weight the paper's)."""
     return [
         ("mle", {}),
         ("mle_entreg", {"lam": lam}),
         ("iqlearn", {"lam": lam, "gamma": gamma}),
         ("iqlearn_online", {"lam": lam, "gamma": gamma, "alpha": alpha, "form": "relaxed"}),
+        ("gail", {"lam": 0.0, "gamma": gamma, "kl_anneal_steps": kl_anneal_steps}),
+        ("gail_mle", {"lam": 0.0, "gamma": gamma, "mle_weight": 1.0, "kl_anneal_steps": kl_anneal_steps}),
     ]
 
 
+# IQLearn and GAIL start from a short pure-MLE phase (the paper's GAIL starts from an MLE checkpoint);
+# the total number of updates stays that of the other cells.
+MLE_FIRST = ("iqlearn", "iqlearn_online", "gail", "gail_mle")
+
+
 def text_smoke_cells(figure: str = "text-smoke") -> list[SuiteCell]:
+    steps = TEXT_SMOKE_TRAIN["steps"]
+
     def cell(task, algorithm, hparams, model="t5-tiny"):
+        warmup = {"mle_warmup_steps": 10, "steps": steps - 10} if algorithm in MLE_FIRST else {}
         return SuiteCell(
             Cell.make(
                 task, algorithm, model=model, seed=0, hparams=hparams, data=TEXT_SMOKE_DATA,
-                train=TEXT_SMOKE_TRAIN | TEXT_SMOKE_LENGTHS.get(task, {}),
+                train=TEXT_SMOKE_TRAIN | TEXT_SMOKE_LENGTHS.get(task, {}) | warmup,
             ),
             figure,
         )
 
-    cells = [cell(task, algorithm, hparams) for task, (algorithm, hparams) in product(TEXT_SMOKE_TASKS, text_arms())]
+    cells = [cell(task, algorithm, hparams) for task, (algorithm, hparams) in product(TEXT_SMOKE_TASKS, text_arms(kl_anneal_steps=10))]
     return cells + [cell("gsm8k", "mle", {}, model="dec-tiny")]
 
 
 @SUITES.register(
     "smoke",
     "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm, plus, only when BENCH_DATA_DIR is set, the "
-    "text-smoke cells (4 text tasks x MLE/IQLearn on t5-tiny, one dec-tiny cell); the CI suite",
+    "text-smoke cells (4 text tasks x every algorithm on t5-tiny, one dec-tiny cell); the CI suite",
 )
 def smoke() -> list[SuiteCell]:
     cells = fig11_cells(seeds=20, steps=1000)

@@ -144,8 +144,18 @@ def _problem(task, demonstrations: int) -> TabularProblem:
 class TabularPolicy:
     init_scale: float = 1.0
 
+    @staticmethod
+    def check_objective(objective) -> None:
+        """The runner asks this before any training: GAIL's three networks need a sequence model."""
+        if not isinstance(objective, Objective):
+            raise BenchError(
+                f"the tabular model trains single-loss objectives (mle, iqlearn, iqlearn_online, mle_entreg), not "
+                f"{type(objective).__name__}; run GAIL on a sequence-model preset (t5-*, dec-tiny, smollm2-*)."
+            )
+
     def fit(self, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
         """Train, reporting train/loss and train/success_rate per chunk, then eval/success_rate."""
+        self.check_objective(objective)
         problem = _problem(task, int(data.get("demonstrations", 1)))
         steps = int(train["steps"])
         policy = None

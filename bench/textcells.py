@@ -3,7 +3,8 @@
 The runner calls :func:`fit` for any model preset without a ``fit`` of its own. One cell:
 
 1. data: ``data.train_subset`` / ``data.eval_subset`` examples of the task's train and eval splits,
-   chosen by the cell's seed (``tasks.text.load(subset=, seed=)``), from ``$BENCH_DATA_DIR``;
+   chosen by the cell's seed (``tasks.text.load(subset=, seed=)``), from ``$BENCH_DATA_DIR``; the
+   synthetic ``arith`` task generates its splits instead (``ArithTask.load``) and needs no data;
 2. tokenizer: tiny presets (random initialisation) train a byte-level BPE on the train inputs and
    targets with the preset's vocabulary size (``tokenizers.train_bpe``, cached on disk); presets
    with pretrained weights use their own (``DecoderLM.tokenizer()``);
@@ -14,15 +15,18 @@ The runner calls :func:`fit` for any model preset without a ``fit`` of its own. 
    MLE updates, default 0). The loss reads the teacher-forced logits through the soft-Q lens,
    ``expert = from_sequence(forward(prompt, targets))``; online objectives also sample one
    continuation per prompt from the current (stop-gradient) policy at temperature 1 and score it
-   with gradients, ``policy = from_sequence(forward(prompt, samples))``. One jitted step per phase;
-   a non-finite loss stops the cell with an error naming the step;
+   with gradients, ``policy = from_sequence(forward(prompt, samples))``. GAIL and GAIL+MLE
+   (``objectives.Adversarial``) run ``bench.gail_trainer.update`` instead: policy, value network and
+   discriminator, all three copied from the policy as the MLE phase left it. One jitted step per
+   phase; every step's terms (loss, nll, ...) are logged as ``train/<term>`` window means, and a
+   non-finite term stops the cell with an error naming the step and every term;
 5. every ``train.eval_every`` steps: one sample per eval prompt at temperature 1, scored with
-   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` beside ``train/loss``;
+   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` and ``eval_curve/mean_length`` beside ``train/loss``;
 6. at the end: ``train.samples_per_prompt`` samples (default 4) per eval prompt at temperature 1 ->
    ``eval/<metric>`` (first sample of each prompt), ``eval/self_bleu`` (mean over prompts of the
    Self-BLEU among that prompt's samples), ``eval/per_token_entropy`` (nats), ``eval/mean_length``
-   (tokens, EOS included); for IQLearn, each sample's summed implied reward
-   ``sum_t q(s_t, a_t) - gamma V(s_{t+1})`` and ``eval/reward_corr/<metric>``, its Spearman
+   (tokens, EOS included); each sample's summed implied reward ``sum_t q(s_t, a_t) - gamma V(s_{t+1})``
+   (IQLearn's gamma, else ``REWARD_GAMMA``) and ``eval/reward_corr/<metric>``, its Spearman
    correlation with the sample's own score. Every sample lands in the ``generations.jsonl``
    artifact.
 """
@@ -32,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Iterator
 
 import jax
@@ -42,17 +46,18 @@ import optax
 
 from algorithms import from_sequence, iqlearn, mle
 from bench.models import decoding, tokenizers
-from bench.objectives import Objective
+from bench import gail_trainer
+from bench.objectives import Adversarial, Objective
 from bench.registry import BenchError
 from bench.tabular import Progress
 from tasks import metrics as task_metrics
 from tasks import text as text_tasks
+from tasks.arith import ArithTask
 from tasks.scoring import score
 
 TINY_PRESETS = ("t5-tiny", "dec-tiny")
-IQLEARN = ("iqlearn", "iqlearn_online")
 # The per-sequence metric each task's reward correlation is reported against first (all task metrics are).
-PER_SEQUENCE = {"gsm8k": "accuracy", "xsum": "rouge1", "tldr": "rouge1", "wmt22": "chrf"}
+PER_SEQUENCE = {"gsm8k": "accuracy", "arith": "accuracy", "xsum": "rouge1", "tldr": "rouge1", "wmt22": "chrf"}
 
 DEFAULT_TRAIN = {
     "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "mle_warmup_steps": 0,
@@ -73,12 +78,16 @@ def _data_dir(data: dict) -> str:
     return value
 
 
-def _examples(task: text_tasks.TextTask, data: dict, seed: int):
-    root = _data_dir(data)
+def _examples(task, data: dict, seed: int):
+    """The cell's train and eval examples: a generated task (arith) makes its own, a text task reads its files."""
     train_subset, eval_subset = data.get("train_subset"), data.get("eval_subset")
+    sizes = (None if train_subset is None else int(train_subset), None if eval_subset is None else int(eval_subset))
     try:
-        train = text_tasks.load(task, "train", root, subset=None if train_subset is None else int(train_subset), seed=seed)
-        evals = text_tasks.load(task, task.eval_split, root, subset=None if eval_subset is None else int(eval_subset), seed=seed)
+        if isinstance(task, ArithTask):
+            return task.load("train", subset=sizes[0], seed=seed), task.load(task.eval_split, subset=sizes[1], seed=seed)
+        root = _data_dir(data)
+        train = text_tasks.load(task, "train", root, subset=sizes[0], seed=seed)
+        evals = text_tasks.load(task, task.eval_split, root, subset=sizes[1], seed=seed)
     except text_tasks.DataError as err:
         raise BenchError(str(err)) from None
     return train, evals
@@ -131,7 +140,12 @@ def decode_rows(tokenizer, tokens: np.ndarray, mask: np.ndarray, eos_id: int) ->
 # ----------------------------------------------------------------------------------- training
 
 
-def _optimiser(learning_rate: float, warmup_steps: int) -> optax.GradientTransformation:
+@lru_cache(maxsize=None)
+def adam_warmup(learning_rate: float, warmup_steps: int) -> optax.GradientTransformation:
+    """Adam with a linear warm-up from 0 to ``learning_rate`` over ``warmup_steps``, then constant.
+
+    Cached, so equal settings give the same object: it is a static argument of the jitted steps,
+    and cells with equal settings share their compilations."""
     if warmup_steps > 0:
         schedule = optax.join_schedules(
             [optax.linear_schedule(0.0, learning_rate, warmup_steps), optax.constant_schedule(learning_rate)], [warmup_steps]
@@ -141,24 +155,33 @@ def _optimiser(learning_rate: float, warmup_steps: int) -> optax.GradientTransfo
     return optax.adam(schedule)
 
 
-def sequence_loss(model, objective: Objective, params, batch, key, max_new: int) -> jax.Array:
-    """objective(expert[, policy]) over teacher-forced logits; online objectives sample from stop_gradient(params)."""
+def sequence_loss(model, objective: Objective, params, batch, key, max_new: int) -> tuple[jax.Array, dict]:
+    """objective(expert[, policy]) over teacher-forced logits; online objectives sample from stop_gradient(params).
+
+    Returns the loss and its terms for the log: the expert negative log-likelihood ``nll`` (the
+    MLE loss, so every algorithm's fit to the data is comparable) and, online, ``sample_length``."""
     prompt, prompt_mask, targets, target_mask = batch
     expert = from_sequence(model.forward(params, prompt, prompt_mask, targets, target_mask), targets, target_mask)
+    terms = {"nll": mle.loss(expert)}
     policy = None
     if objective.online:
         sample = decoding.generate(model, jax.lax.stop_gradient(params), prompt, prompt_mask, max_new=max_new, rng=key, temperature=1.0)
         tokens, mask = sample.tokens, sample.mask * (1 - sample.forced.astype(sample.mask.dtype))
         policy = from_sequence(model.forward(params, prompt, prompt_mask, tokens, mask), tokens, mask)
-    return objective(expert, policy)
+        terms["sample_length"] = jnp.mean(jnp.sum(mask, axis=1).astype(jnp.float32))
+    return objective(expert, policy), terms
 
 
-@partial(jax.jit, static_argnames=("model", "objective", "learning_rate", "warmup_steps", "max_new"))
-def train_step(params, opt_state, batch, key, *, model, objective, learning_rate, warmup_steps, max_new):
-    """One Adam update; returns (params, opt_state, loss). Static arguments are hashable, so cells sharing them share the compilation."""
-    loss, grads = jax.value_and_grad(lambda p: sequence_loss(model, objective, p, batch, key, max_new))(params)
-    updates, opt_state = _optimiser(learning_rate, warmup_steps).update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+@partial(jax.jit, static_argnames=("model", "objective", "optimiser", "max_new"))
+def train_step(state, batch, key, *, model, objective, optimiser, max_new):
+    """One Adam update of state = (params, opt_state); returns (state, terms) with terms["loss"].
+    Static arguments are hashable, so cells sharing them share the compilation."""
+    params, opt_state = state
+    (loss, terms), grads = jax.value_and_grad(
+        lambda p: sequence_loss(model, objective, p, batch, key, max_new), has_aux=True
+    )(params)
+    updates, opt_state = optimiser.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), terms | {"loss": loss}
 
 
 @partial(jax.jit, static_argnames=("model", "gamma"))
@@ -169,6 +192,15 @@ def sequence_rewards(params, prompt, prompt_mask, tokens, mask, *, model, gamma)
 
 
 MLE = Objective(mle.loss)
+REWARD_GAMMA = 0.99  # the discount of the implied reward for cells whose algorithm has none (MLE, ent-reg)
+
+
+def reward_gamma(objective) -> float:
+    """The discount of a cell's implied reward r_t = q(s_t, a_t) - gamma V(s_{t+1}): IQLearn's own, else REWARD_GAMMA.
+    GAIL's gamma discounts its discriminator rewards, not the logits, so GAIL cells use REWARD_GAMMA too."""
+    if isinstance(objective, Objective):
+        return float(dict(objective.kwargs).get("gamma", REWARD_GAMMA))
+    return REWARD_GAMMA
 
 
 # ----------------------------------------------------------------------------------- fit
@@ -184,6 +216,12 @@ def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch
     return tuple(np.concatenate(x) for x in zip(*parts))
 
 
+def _window_means(window: list[dict[str, float]]) -> dict[str, float]:
+    """train/<term>: the mean of each logged term over the steps of ``window`` that have it."""
+    names = dict.fromkeys(name for terms in window for name in terms)
+    return {f"train/{name}": float(np.mean([t[name] for t in window if name in t])) for name in names}
+
+
 def _task_scores(task, predictions, examples) -> dict[str, float]:
     values = score(task, predictions, [e.references for e in examples]).values
     return {name: values[name] for name in task.metrics}
@@ -191,8 +229,8 @@ def _task_scores(task, predictions, examples) -> dict[str, float]:
 
 def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
     """Train ``model`` on text ``task`` with ``objective``; yields Progress reports, the last with final=True."""
-    if not isinstance(task, text_tasks.TextTask):
-        raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22), not {type(task).__name__}.")
+    if not isinstance(task, (text_tasks.TextTask, ArithTask)):
+        raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22, arith), not {type(task).__name__}.")
     opts = DEFAULT_TRAIN | dict(train)
     steps, mle_steps = int(opts["steps"]), int(opts["mle_warmup_steps"])
     batch_size, max_prompt, max_target = int(opts["batch_size"]), int(opts["max_prompt"]), int(opts["max_target"])
@@ -215,12 +253,12 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     total = mle_steps + steps
     order = np.random.default_rng(seed).permutation(len(train_examples))
     position = 0
-    losses: list[float] = []
+    history: list[dict[str, float]] = []  # the logged terms of every step
 
     def next_batch():
         nonlocal order, position
         if position + batch_size > len(order):
-            order, position = np.random.default_rng([seed, len(losses)]).permutation(len(train_examples)), 0
+            order, position = np.random.default_rng([seed, len(history)]).permutation(len(train_examples)), 0
         idx = order[position : position + batch_size]
         position += batch_size
         return tuple(jnp.asarray(a[idx]) for a in (*prompts, *targets))
@@ -228,28 +266,34 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     def evaluate(params, step_key):
         tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, batch_size * 4)
         predictions = decode_rows(tokenizer, tokens, mask, eos)
-        return {f"eval_curve/{m}": v for m, v in _task_scores(task, predictions, eval_examples).items()}
+        scores = {f"eval_curve/{m}": v for m, v in _task_scores(task, predictions, eval_examples).items()}
+        return scores | {"eval_curve/mean_length": float(mask.sum(axis=1).mean())}
 
-    phases = [(MLE, mle_steps), (objective, steps)]
-    opt_state = None
+    optimiser = adam_warmup(lr, warmup)
+    state = (params, optimiser.init(params))  # the MLE phase's optimiser state carries into an Objective phase
     step = 0
-    for phase_objective, phase_steps in phases:
+    for phase_objective, phase_steps in ((MLE, mle_steps), (objective, steps)):
         if phase_steps == 0:
             continue
-        opt_state = _optimiser(lr, warmup).init(params) if opt_state is None else opt_state
+        if isinstance(phase_objective, Adversarial):
+            state = gail_trainer.init(params, optimiser)
+            update = partial(gail_trainer.update, model=model, hp=phase_objective, optimiser=optimiser, max_new=max_target)
+        else:
+            update = partial(train_step, model=model, objective=phase_objective, optimiser=optimiser, max_new=max_target)
         for _ in range(phase_steps):
-            params, opt_state, loss = train_step(
-                params, opt_state, next_batch(), jax.random.fold_in(key_data, step), model=model, objective=phase_objective,
-                learning_rate=lr, warmup_steps=warmup, max_new=max_target,
-            )
+            state, terms = update(state, next_batch(), jax.random.fold_in(key_data, step))
             step += 1
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"training loss is {loss} at step {step} of {total}; lower train.learning_rate or check the objective.")
-            losses.append(loss)
+            terms = {name: float(value) for name, value in terms.items()}
+            if not all(math.isfinite(v) for v in terms.values()):
+                shown = ", ".join(f"{name}={value:.6g}" for name, value in terms.items())
+                raise FloatingPointError(
+                    f"training loss is {terms['loss']} at step {step} of {total} ({shown}); "
+                    "lower train.learning_rate or check the objective."
+                )
+            history.append(terms)
+            params = state.policy if isinstance(state, gail_trainer.GailState) else state[0]
             if eval_every and step % eval_every == 0 and step < total:
-                window = losses[-eval_every:]
-                yield Progress(step, total, {"train/loss": float(np.mean(window))} | evaluate(params, jax.random.fold_in(key, step)))
+                yield Progress(step, total, _window_means(history[-eval_every:]) | evaluate(params, jax.random.fold_in(key, step)))
 
     # Final evaluation: k samples per eval prompt.
     final_key = jax.random.fold_in(key, total + 1)
@@ -257,27 +301,24 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     texts = decode_rows(tokenizer, tokens, mask, eos)
     first = texts[::k]
     results = {f"eval/{m}": v for m, v in _task_scores(task, first, eval_examples).items()}
-    window = losses[-eval_every:] if eval_every else losses
-    if window:
-        results["train/loss"] = float(np.mean(window))
-    if eval_every:
-        results |= {k_.replace("eval/", "eval_curve/", 1): v for k_, v in results.items() if k_.startswith("eval/")}
+    results |= _window_means(history[-eval_every:] if eval_every else history)
     results["eval/self_bleu"] = float(np.mean([task_metrics.self_bleu(texts[i * k : (i + 1) * k]) for i in range(len(eval_examples))]))
     results["eval/per_token_entropy"] = float((entropies * mask).sum() / max(mask.sum(), 1))
     results["eval/mean_length"] = float(mask.sum(axis=1).mean())
+    if eval_every:  # the curve's last point: the final evaluation's first sample per prompt
+        results |= {f"eval_curve/{m}": results[f"eval/{m}"] for m in (*task.metrics, "mean_length")}
 
-    # Per-sample scores (each sample against its prompt's references) and, for IQLearn, rewards.
+    # Per-sample scores (each sample against its prompt's references) and the implied IQLearn reward of
+    # each sample under the trained logits, for every algorithm (Table 2 compares IQLearn with MLE).
     per_sample = [score(task, [t], [eval_examples[i // k].references]).values for i, t in enumerate(texts)]
-    rewards = None
-    gamma = dict(objective.kwargs).get("gamma")
-    if objective.loss in (iqlearn.offline_loss, iqlearn.online_loss) and gamma is not None:
-        rep = lambda a: jnp.repeat(jnp.asarray(a), k, axis=0)  # noqa: E731  rows b*k+j belong to prompt b
-        rewards = np.asarray(sequence_rewards(
-            params, rep(eval_prompts[0]), rep(eval_prompts[1]), jnp.asarray(tokens), jnp.asarray(mask), model=model, gamma=float(gamma),
-        ))
-        for m in task.metrics:
-            results[f"eval/reward_corr/{m}"] = task_metrics.reward_correlation(rewards, [s[m] for s in per_sample])
-        results["eval/reward_mean"] = float(rewards.mean())
+    rep = lambda a: jnp.repeat(jnp.asarray(a), k, axis=0)  # noqa: E731  rows b*k+j belong to prompt b
+    rewards = np.asarray(sequence_rewards(
+        params, rep(eval_prompts[0]), rep(eval_prompts[1]), jnp.asarray(tokens), jnp.asarray(mask), model=model,
+        gamma=reward_gamma(objective),
+    ))
+    for m in task.metrics:
+        results[f"eval/reward_corr/{m}"] = task_metrics.reward_correlation(rewards, [s[m] for s in per_sample])
+    results["eval/reward_mean"] = float(rewards.mean())
     metric = PER_SEQUENCE.get(task.name, task.metrics[0])
     lines = []
     for i, t in enumerate(texts):
@@ -285,7 +326,6 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
             "id": eval_examples[i // k].id, "prompt_index": i // k, "sample_index": i % k, "text": t,
             "reference": eval_examples[i // k].references[0], "metric": metric, "value": per_sample[i][metric],
         }
-        if rewards is not None:
-            record["reward"] = float(rewards[i])
+        record["reward"] = float(rewards[i])
         lines.append(json.dumps(record, ensure_ascii=False))
     yield Progress(total, total, results, final=True, artifacts={"generations.jsonl": "\n".join(lines) + "\n"})

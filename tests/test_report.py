@@ -1,8 +1,4 @@
 import re
-import shutil
-import subprocess
-
-import pytest
 
 from bench.cli import main
 from bench.runner import run_suite
@@ -41,22 +37,6 @@ def test_check_exits_nonzero_only_on_a_failed_claim(store_uri, tiny_suite, capsy
     monkeypatch.setattr(html, "CLAIMS", [impossible])
     assert main(["check", "--suite", "tiny"]) == 1
     assert "FAIL" in capsys.readouterr().out
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
-def test_report_renders_in_a_real_browser(store_uri, tiny_suite, tmp_path):
-    run_suite("tiny")
-    main(["report", "--suite", "tiny", "--out", str(tmp_path)])
-    dom = subprocess.run(
-        [
-            "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (tmp_path / "tiny.html").as_uri(),
-        ],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
-    assert "<svg" in dom and "Reproducibility report" in dom and "Provenance" in dom
-    assert dom.count("<tr class=\"inconclusive\">") + dom.count("<tr class=\"notrun\">") == 4
 
 
 def test_text_cells_section_lists_each_cell_with_its_metrics(store_uri):

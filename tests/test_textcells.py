@@ -37,6 +37,9 @@ def text_suite():
         SuiteCell(  # with 2 pure-MLE steps first: 6 steps in all
             text_cell("iqlearn_online", train={"mle_warmup_steps": 2}, lam=0.1, gamma=0.99, alpha=0.2, form="relaxed"), "text-test"
         ),
+        SuiteCell(  # GAIL's three networks start from the policy after 2 MLE steps
+            text_cell("gail_mle", train={"mle_warmup_steps": 2}, lam=0.0, gamma=0.99, mle_weight=1.0, kl_anneal_steps=4), "text-test"
+        ),
     ]
     saved_suites, saved_algorithms = SUITES.clear(), ALGORITHMS.clear()
     SUITES.restore(saved_suites)
@@ -56,9 +59,9 @@ def runs_of(uri, experiment):
 
 
 @needs_data
-def test_offline_and_online_cells_log_metrics_curves_and_generations(store_uri, text_suite):
+def test_offline_online_and_adversarial_cells_log_metrics_curves_and_generations(store_uri, text_suite):
     summary = run_suite("text")
-    assert len(summary.finished) == 2 and not summary.failed, summary.failed
+    assert len(summary.finished) == 3 and not summary.failed, summary.failed
     client = MlflowClient(store_uri)
     for run in runs_of(store_uri, "text"):
         assert run.info.status == "FINISHED"
@@ -66,11 +69,15 @@ def test_offline_and_online_cells_log_metrics_curves_and_generations(store_uri, 
         for name in ("eval/bleu", "eval/chrf", "eval/self_bleu", "eval/per_token_entropy", "eval/mean_length", "train/loss"):
             assert math.isfinite(metrics[name]), name
         assert 0 < metrics["eval/mean_length"] <= TINY_TRAIN["max_target"]
-        assert "eval/reward_corr/chrf" in metrics  # both cells are IQLearn
-        steps = [2, 4] if run.data.tags["bench.algorithm"] == "iqlearn" else [2, 4, 6]
-        curve = client.get_metric_history(run.info.run_id, "eval_curve/chrf")
-        assert [m.step for m in curve] == steps
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == steps
+        assert "eval/reward_corr/chrf" in metrics  # the implied reward of every cell's logits
+        algorithm = run.data.tags["bench.algorithm"]
+        steps = [2, 4] if algorithm == "iqlearn" else [2, 4, 6]
+        for curve in ("eval_curve/chrf", "eval_curve/mean_length", "train/loss"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, curve)] == steps, curve
+        if algorithm == "gail_mle":
+            for name in ("train/disc_loss", "train/value_loss", "train/kl", "train/reward", "train/disc_accuracy"):
+                assert math.isfinite(metrics[name]), name
+            assert [m.step for m in client.get_metric_history(run.info.run_id, "train/nll")] == [2]  # the MLE phase only
         path = client.download_artifacts(run.info.run_id, "generations.jsonl")
         with open(path) as f:
             lines = [json.loads(line) for line in f]
@@ -86,7 +93,8 @@ def test_a_non_finite_loss_fails_the_cell_naming_the_step(store_uri, text_suite)
     assert not summary.finished and len(summary.failed) == 1
     (run,) = runs_of(store_uri, "text")
     assert run.info.status == "FAILED"
-    assert "training loss is nan at step 1" in run.data.tags["bench.error"]
+    error = run.data.tags["bench.error"]
+    assert "training loss is nan at step 1" in error and "nll=" in error  # the step and every logged term
 
 
 def test_without_a_data_dir_text_cells_say_how_to_get_data(monkeypatch):
@@ -105,4 +113,4 @@ def test_smoke_has_the_text_cells_when_data_is_there(monkeypatch):
     text = [e for e in smoke() if e.figure == "text-smoke"]
     assert {e.cell.task for e in text} == {"gsm8k", "xsum", "tldr", "wmt22"}
     assert {e.cell.model for e in text} == {"t5-tiny", "dec-tiny"}
-    assert {"mle", "iqlearn", "iqlearn_online"} <= {e.cell.algorithm for e in text}
+    assert {e.cell.algorithm for e in text} == {"mle", "mle_entreg", "iqlearn", "iqlearn_online", "gail", "gail_mle"}
