@@ -72,3 +72,11 @@ class Cell:
         extras = ",".join(f"{k}={v}" for k, v in self.hparams)
         task = ",".join(f"{k}={v}" for k, v in self.task_options)
         return f"{self.task}({task})/{self.algorithm}({extras})/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class SuiteCell:
+    """A cell in a suite, tagged with the paper figure or table it feeds."""
+
+    cell: Cell
+    figure: str

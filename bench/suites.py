@@ -16,17 +16,12 @@ smaller lam make the learned reward separate expert from non-expert states more 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from itertools import product
 
-from bench.cells import Cell
+from bench.cells import Cell, SuiteCell
 from bench.registry import SUITES
 
-
-@dataclass(frozen=True)
-class SuiteCell:
-    cell: Cell
-    figure: str
+__all__ = ["SuiteCell", "smoke", "paper", "mini"]
 
 
 FIG11_TASK = {"n": 10, "horizon": 14, "slip": 0.1}
@@ -126,10 +121,23 @@ def smoke() -> list[SuiteCell]:
     return cells
 
 
-@SUITES.register("paper", "the paper's grid at full settings (so far: Figure 11 and its sensitivity to gamma and lam)")
-def paper() -> list[SuiteCell]:
+def _paper_fig11() -> list[SuiteCell]:
     cells = fig11_cells(seeds=50, steps=3000)
     for gamma, lam in product((0.5, 0.9, 0.99), (0.01, 0.05, 0.5)):
         if (gamma, lam) != (FIG11_GAMMA, FIG11_LAM):
             cells += fig11_cells(seeds=20, steps=3000, gamma=gamma, lam=lam, figure="fig11_sensitivity", with_mle=False)
     return cells
+
+
+@SUITES.register("paper", "the paper's grid at its settings: Figures 2-12, Tables 2 and 5 on T5 base/large/XL and SmolLM2-1.7B, 3 seeds (accelerators)")
+def paper() -> list[SuiteCell]:
+    from bench import grids
+
+    return grids.text_grid(grids.PAPER) + _paper_fig11()
+
+
+@SUITES.register("mini", "the paper's figures at laptop scale: t5-tiny, briefly fine-tuned smollm2-135m, data subsets, 3 seeds (about 1 hour on 2 CPU cores)")
+def mini() -> list[SuiteCell]:
+    from bench import grids
+
+    return grids.text_grid(grids.MINI) + fig11_cells(seeds=20, steps=1000)

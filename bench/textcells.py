@@ -21,14 +21,20 @@ The runner calls :func:`fit` for any model preset without a ``fit`` of its own. 
    phase; every step's terms (loss, nll, ...) are logged as ``train/<term>`` window means, and a
    non-finite term stops the cell with an error naming the step and every term;
 5. every ``train.eval_every`` steps: one sample per eval prompt at temperature 1, scored with
-   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` and ``eval_curve/mean_length`` beside ``train/loss``;
-6. at the end: ``train.samples_per_prompt`` samples (default 4) per eval prompt at temperature 1 ->
-   ``eval/<metric>`` (first sample of each prompt), ``eval/self_bleu`` (mean over prompts of the
-   Self-BLEU among that prompt's samples), ``eval/per_token_entropy`` (nats), ``eval/mean_length``
-   (tokens, EOS included); each sample's summed implied reward ``sum_t q(s_t, a_t) - gamma V(s_{t+1})``
-   (IQLearn's gamma, else ``REWARD_GAMMA``) and ``eval/reward_corr/<metric>``, its Spearman
-   correlation with the sample's own score. Every sample lands in the ``generations.jsonl``
-   artifact.
+   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` and ``eval_curve/mean_length`` beside ``train/loss``.
+   Tasks with ``accuracy_calculator`` (gsm8k, arith) decode a second time with the calculator in the
+   loop (``decoding.Calculator``) and score that decoding for it;
+6. at the end: the same scoring once more -> ``eval/<metric>``, and ``eval/curve_drop/<metric>``, how far
+   the metric fell from its best point on the curve (overfitting, Figure 7); then
+   ``train.samples_per_prompt`` samples (default 4) per eval prompt at temperature 1 -> ``eval/self_bleu``
+   (mean over prompts of the Self-BLEU among that prompt's samples), ``eval/per_token_entropy`` (nats),
+   ``eval/mean_length`` (tokens, EOS included); each sample's summed implied reward
+   ``sum_t q(s_t, a_t) - gamma V(s_{t+1})`` (IQLearn's gamma, else ``REWARD_GAMMA``) and
+   ``eval/reward_corr/<metric>``, its Spearman correlation with the sample's own score. Every sample
+   lands in the ``generations.jsonl`` artifact;
+7. optionally ``train.eval_temperatures`` ("0,0.5,1"; 0 is greedy) -> ``eval_temperature/<T>/<metric>``
+   (Figures 4, 10), and ``train.eval_beam_size`` > 0 -> beam search with the GNMT length penalty
+   ``train.eval_length_penalty`` -> ``eval_beam/<metric>`` (Figure 4's WMT22 panel, Table 5).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ PER_SEQUENCE = {"gsm8k": "accuracy", "arith": "accuracy", "xsum": "rouge1", "tld
 DEFAULT_TRAIN = {
     "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "mle_warmup_steps": 0,
     "max_prompt": 64, "max_target": 32, "eval_every": 0, "samples_per_prompt": 4,
+    "eval_temperatures": "", "eval_beam_size": 0, "eval_length_penalty": 0.6,
 }
 
 
@@ -100,7 +107,10 @@ def _tokenizer(model, preset: str, train) -> Any:
     if preset in TINY_PRESETS:
         texts = [e.input for e in train] + [e.target for e in train]
         return tokenizers.train_bpe(texts, model.vocab_size)
-    raise BenchError(f"model preset {preset} has no tokenizer wired into the text trainer yet; use t5-tiny or dec-tiny.")
+    raise BenchError(
+        f"model preset {preset} has no tokenizer: give it weights with a tokenizer.json (weights=FOLDER or a hub id), "
+        "or use t5-tiny / dec-tiny, which train one on the task text."
+    )
 
 
 @partial(jax.jit, static_argnames="model")
@@ -206,14 +216,46 @@ def reward_gamma(objective) -> float:
 # ----------------------------------------------------------------------------------- fit
 
 
-def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch: int):
-    """Sample in chunks of ``batch`` prompts; host arrays of tokens, mask, entropies [N * k, L]."""
+def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch: int, temperature: float = 1.0, calculator=None):
+    """Sample in chunks of ``batch`` prompts (temperature 0: greedy); host arrays of tokens, mask, entropies [N * k, L]."""
     parts = []
     for i, start in enumerate(range(0, len(prompts[0]), batch)):
         p, m = prompts[0][start : start + batch], prompts[1][start : start + batch]
-        g = decoding.generate(model, params, p, m, max_new=max_new, rng=jax.random.fold_in(key, i), temperature=1.0, num_samples=num_samples)
+        g = decoding.generate(
+            model, params, p, m, max_new=max_new, rng=jax.random.fold_in(key, i), temperature=temperature or 1.0,
+            greedy=temperature == 0, num_samples=num_samples, calculator=calculator,
+        )
         parts.append((np.asarray(g.tokens), np.asarray(g.mask), np.asarray(g.entropies)))
     return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _beam(model, params, prompts, max_new: int, batch: int, beam_size: int, length_penalty: float):
+    """Beam search in chunks of ``batch`` prompts; host tokens and mask (up to and including EOS) [N, L]."""
+    tokens = np.concatenate([
+        np.asarray(decoding.beam_search(
+            model, params, prompts[0][start : start + batch], prompts[1][start : start + batch],
+            max_new=max_new, beam_size=beam_size, alpha=length_penalty,
+        ).tokens)
+        for start in range(0, len(prompts[0]), batch)
+    ])
+    is_eos = tokens == model.eos_id
+    return tokens, (np.cumsum(is_eos, axis=1) - is_eos == 0).astype(np.int32)
+
+
+def temperatures(text: str) -> list[float]:
+    """``train.eval_temperatures`` ("0,0.5,1": cells hold scalars only) as floats; 0 is greedy decoding."""
+    try:
+        values = [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        values = [-1.0]
+    if any(t < 0 for t in values):
+        raise BenchError(f"train.eval_temperatures={text!r} must be comma-separated numbers >= 0, e.g. '0,0.5,1'.")
+    return values
+
+
+def curve_drop(curve: list[float], final: float) -> float:
+    """How far a metric fell from its best point on the eval curve to the end: max(curve + [final]) - final >= 0."""
+    return max([*curve, final]) - final
 
 
 def _window_means(window: list[dict[str, float]]) -> dict[str, float]:
@@ -222,8 +264,8 @@ def _window_means(window: list[dict[str, float]]) -> dict[str, float]:
     return {f"train/{name}": float(np.mean([t[name] for t in window if name in t])) for name in names}
 
 
-def _task_scores(task, predictions, examples) -> dict[str, float]:
-    values = score(task, predictions, [e.references for e in examples]).values
+def _task_scores(task, predictions, examples, predictions_calculator=None) -> dict[str, float]:
+    values = score(task, predictions, [e.references for e in examples], predictions_calculator).values
     return {name: values[name] for name in task.metrics}
 
 
@@ -233,9 +275,13 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22, arith), not {type(task).__name__}.")
     opts = DEFAULT_TRAIN | dict(train)
     steps, mle_steps = int(opts["steps"]), int(opts["mle_warmup_steps"])
+    if steps < 0 or mle_steps < 0:
+        raise BenchError(f"train.steps={steps} and train.mle_warmup_steps={mle_steps} must both be >= 0.")
     batch_size, max_prompt, max_target = int(opts["batch_size"]), int(opts["max_prompt"]), int(opts["max_target"])
     eval_every, k = int(opts["eval_every"]), int(opts["samples_per_prompt"])
     lr, warmup = float(opts["learning_rate"]), int(opts["warmup_steps"])
+    eval_temperatures = temperatures(opts["eval_temperatures"])
+    beam_size, length_penalty = int(opts["eval_beam_size"]), float(opts["eval_length_penalty"])
     preset = getattr(model, "preset", type(model).__name__)
 
     train_examples, eval_examples = _examples(task, data, seed)
@@ -263,11 +309,27 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         position += batch_size
         return tuple(jnp.asarray(a[idx]) for a in (*prompts, *targets))
 
-    def evaluate(params, step_key):
-        tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, batch_size * 4)
+    # GSM8k-style tasks score accuracy_calculator on a decoding with the calculator in the loop.
+    calculator = decoding.Calculator.from_tokenizer(tokenizer) if "accuracy_calculator" in task.metrics else None
+    chunk = batch_size * 4
+
+    def decode_and_score(params, step_key, temperature=1.0):
+        """Task scores of one decoding per eval prompt at ``temperature`` (with the calculator where the task has one)."""
+        tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, temperature)
+        with_calculator = None
+        if calculator is not None:
+            calc_tokens, calc_mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, temperature, calculator)
+            with_calculator = decode_rows(tokenizer, calc_tokens, calc_mask, eos)
         predictions = decode_rows(tokenizer, tokens, mask, eos)
-        scores = {f"eval_curve/{m}": v for m, v in _task_scores(task, predictions, eval_examples).items()}
-        return scores | {"eval_curve/mean_length": float(mask.sum(axis=1).mean())}
+        return _task_scores(task, predictions, eval_examples, with_calculator), float(mask.sum(axis=1).mean())
+
+    curves: dict[str, list[float]] = {m: [] for m in task.metrics}
+
+    def evaluate(params, step_key):
+        values, mean_length = decode_and_score(params, step_key)
+        for m, v in values.items():
+            curves[m].append(v)
+        return {f"eval_curve/{m}": v for m, v in values.items()} | {"eval_curve/mean_length": mean_length}
 
     optimiser = adam_warmup(lr, warmup)
     state = (params, optimiser.init(params))  # the MLE phase's optimiser state carries into an Objective phase
@@ -295,18 +357,27 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
             if eval_every and step % eval_every == 0 and step < total:
                 yield Progress(step, total, _window_means(history[-eval_every:]) | evaluate(params, jax.random.fold_in(key, step)))
 
-    # Final evaluation: k samples per eval prompt.
+    # Final evaluation: the task metrics on one decoding per eval prompt (temperature 1, the calculator in the
+    # loop for accuracy_calculator), then k samples per prompt for diversity, entropy, length and rewards.
     final_key = jax.random.fold_in(key, total + 1)
-    tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, batch_size * 4)
+    values, _ = decode_and_score(params, final_key)
+    results = {f"eval/{m}": v for m, v in values.items()}
+    tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, chunk)
     texts = decode_rows(tokenizer, tokens, mask, eos)
-    first = texts[::k]
-    results = {f"eval/{m}": v for m, v in _task_scores(task, first, eval_examples).items()}
     results |= _window_means(history[-eval_every:] if eval_every else history)
     results["eval/self_bleu"] = float(np.mean([task_metrics.self_bleu(texts[i * k : (i + 1) * k]) for i in range(len(eval_examples))]))
     results["eval/per_token_entropy"] = float((entropies * mask).sum() / max(mask.sum(), 1))
     results["eval/mean_length"] = float(mask.sum(axis=1).mean())
-    if eval_every:  # the curve's last point: the final evaluation's first sample per prompt
+    if eval_every:  # the curve's last point is the final evaluation; how far each metric fell from its best
         results |= {f"eval_curve/{m}": results[f"eval/{m}"] for m in (*task.metrics, "mean_length")}
+        results |= {f"eval/curve_drop/{m}": curve_drop(curves[m], results[f"eval/{m}"]) for m in task.metrics}
+    for t in eval_temperatures:  # Figures 4 and 10: the metric against the sampling temperature
+        values, _ = decode_and_score(params, jax.random.fold_in(final_key, 1 + int(1000 * t)), t)
+        results |= {f"eval_temperature/{t:g}/{m}": v for m, v in values.items()}
+    if beam_size:  # Figure 4's WMT22 panel and Table 5: beam search with the GNMT length penalty
+        beam_tokens, beam_mask = _beam(model, params, eval_prompts, max_target, chunk, beam_size, length_penalty)
+        beam_texts = decode_rows(tokenizer, beam_tokens, beam_mask, eos)
+        results |= {f"eval_beam/{m}": v for m, v in _task_scores(task, beam_texts, eval_examples).items()}
 
     # Per-sample scores (each sample against its prompt's references) and the implied IQLearn reward of
     # each sample under the trained logits, for every algorithm (Table 2 compares IQLearn with MLE).

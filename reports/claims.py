@@ -3,29 +3,49 @@
 A claim compares two arms (sets of runs selected by their params) on one metric:
 
 - ``greater``: mean(a) - mean(b) > margin. pass if the whole 95% Welch interval of the
-  difference lies above the margin, fail if it lies wholly below, inconclusive otherwise.
+  difference lies above the margin, fail if it lies wholly below, inconclusive otherwise. A
+  negative margin makes it a non-inferiority test ("a is not worse than b by more than |margin|").
 - ``equivalent``: the arms differ by less than a practical margin (an equivalence test, since a
   non-significant difference is not evidence of no difference, and with many seeds a
   negligible one becomes significant). pass if the whole 95% interval of the difference lies
   inside [-margin, +margin], fail if it lies wholly outside, inconclusive otherwise.
 
 Either arm without runs gives "not run"; fewer than ``min_seeds`` runs gives "inconclusive".
+
+Arms are compared within strata (``Claim.strata``, by default task and model): the difference
+is the mean over the strata both arms have of the per-stratum difference, with a Welch interval
+over all of them (reports/stats.py). A suite that runs three model sizes thus compares each size
+with itself, and the spread between sizes does not swamp the interval; with one stratum this is
+the plain Welch comparison. A claim about sizes sets ``strata=("task",)``.
+
+Two selections that a plain ``where`` cannot say:
+
+- ``Arm.pick``: ((param, "min" | "max"), ...) keeps only the arm's runs at the smallest / largest
+  numeric value of ``param`` among them (e.g. the largest entropy cost present). When both arms
+  pick the same param the same way, the value is chosen among those present in *both* arms, so
+  that, e.g., "at the smallest train_subset" compares the two arms at one subset.
+- a ``*`` in ``Claim.metric`` stands for a number in the metric's name (e.g.
+  ``eval_temperature/*/accuracy``); the claim uses the lowest number present in both arms.
 """
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from reports.runs import RunRecord
-from reports.stats import difference_ci, mean_ci
+from reports.stats import mean_ci, stratified_difference_ci
 
 VERDICTS = ("pass", "fail", "inconclusive", "not run")
+PICKS = ("min", "max")
 
 
 @dataclass(frozen=True)
 class Arm:
     label: str
     where: dict
+    pick: tuple = ()  # ((param, "min" | "max"), ...): see the module docstring
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,7 @@ class Claim:
     margin: float = 0.0
     min_seeds: int = 20
     reference: str = ""
+    strata: tuple = ("task", "model")  # params both arms are compared within
 
 
 @dataclass
@@ -68,17 +89,104 @@ def arm_values(arm: Arm, metric: str, runs: list[RunRecord]) -> list[float]:
     return [r.metrics[metric] for r in runs if r.matches(arm.where) and metric in r.metrics]
 
 
+# ------------------------------------------------------------------------------------ selection
+def _numeric(run: RunRecord, param: str) -> float | None:
+    try:
+        return float(run.param(param))
+    except (TypeError, ValueError):
+        return None
+
+
+def _values(runs: list[RunRecord], param: str) -> set[float]:
+    return {v for r in runs if (v := _numeric(r, param)) is not None}
+
+
+def _picked(arm: Arm, other: Arm, mine: list[RunRecord], theirs: list[RunRecord]) -> tuple[list[RunRecord], list[str]]:
+    """``mine`` restricted by ``arm.pick``, and a note per pick of the value chosen."""
+    notes = []
+    for param, how in arm.pick:
+        if how not in PICKS:
+            raise ValueError(f"arm {arm.label!r}: pick {param!r} by {how!r}; use one of {PICKS}.")
+        values = _values(mine, param)
+        if (param, how) in other.pick:  # the same selection on both sides: one value both arms have
+            values &= _values(theirs, param)
+        if not values:
+            return [], notes
+        value = min(values) if how == "min" else max(values)
+        mine = [r for r in mine if _numeric(r, param) == value]
+        notes.append(f"{arm.label} at {param}={value:g}")
+    return mine, notes
+
+
+def _lowest_wildcard(metric: str, a: list[RunRecord], b: list[RunRecord]) -> str:
+    """``metric`` with its ``*`` replaced by the lowest number for which both arms logged it
+    (left as it is when there is none, so that the claim reads "not run")."""
+    head, tail = metric.split("*", 1)
+    pattern = re.compile(re.escape(head) + r"([^/]+)" + re.escape(tail) + "$")
+
+    def found(runs):
+        return {m.group(1) for r in runs for k in r.metrics if (m := pattern.match(k))}
+
+    common = []
+    for text in found(a) & found(b):
+        try:
+            common.append((float(text), text))
+        except ValueError:
+            continue
+    return head + min(common)[1] + tail if common else metric
+
+
+def select(claim: Claim, runs: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord], str, list[str]]:
+    """Each arm's runs that hold the metric after its picks, the metric with its ``*`` resolved,
+    and notes of what was chosen."""
+    a = [r for r in runs if r.matches(claim.a.where)]
+    b = [r for r in runs if r.matches(claim.b.where)]
+    metric, notes = claim.metric, []
+    if "*" in metric:
+        metric = _lowest_wildcard(metric, a, b)
+        notes.append(f"metric {metric}")
+    a = [r for r in a if metric in r.metrics]
+    b = [r for r in b if metric in r.metrics]
+    # both picks see the other arm before either is applied, so a common value is common to both
+    (a, notes_a), (b, notes_b) = _picked(claim.a, claim.b, a, b), _picked(claim.b, claim.a, b, a)
+    return a, b, metric, notes + notes_a + notes_b
+
+
+def strata(claim: Claim, a: list[RunRecord], b: list[RunRecord], metric: str) -> dict[tuple, tuple[list, list]]:
+    """stratum -> (values of a, values of b), for the strata both arms have."""
+    groups: dict[tuple, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for side, runs in enumerate((a, b)):
+        for r in runs:
+            groups[tuple(r.param(s) for s in claim.strata)][side].append(r.metrics[metric])
+    return {k: v for k, v in sorted(groups.items(), key=lambda kv: str(kv[0])) if v[0] and v[1]}
+
+
+# ------------------------------------------------------------------------------------- verdicts
 def evaluate(claim: Claim, runs: list[RunRecord]) -> Verdict:
-    a, b = arm_values(claim.a, claim.metric, runs), arm_values(claim.b, claim.metric, runs)
-    if not a or not b:
-        missing = " and ".join(arm.label for arm, v in ((claim.a, a), (claim.b, b)) if not v)
-        return Verdict(claim, "not run", a, b, detail=f"no finished runs for {missing}")
-    if min(len(a), len(b)) < 2:
+    runs_a, runs_b, metric, notes = select(claim, runs)
+    verdict = _judge(claim, runs_a, runs_b, metric)
+    if notes:
+        verdict.detail = f"{verdict.detail} ({'; '.join(notes)})"
+    return verdict
+
+
+def _judge(claim: Claim, runs_a: list[RunRecord], runs_b: list[RunRecord], metric: str) -> Verdict:
+    if not runs_a or not runs_b:
+        missing = " and ".join(arm.label for arm, v in ((claim.a, runs_a), (claim.b, runs_b)) if not v)
+        values = [r.metrics[metric] for r in runs_a], [r.metrics[metric] for r in runs_b]
+        return Verdict(claim, "not run", *values, detail=f"no finished runs for {missing}")
+    groups = strata(claim, runs_a, runs_b, metric)
+    if not groups:
+        return Verdict(claim, "not run", detail=f"the arms share no {' / '.join(claim.strata)} to compare within")
+    a = [x for va, _ in groups.values() for x in va]
+    b = [x for _, vb in groups.values() for x in vb]
+    seeds = min(min(len(va), len(vb)) for va, vb in groups.values())
+    if seeds < 2:
         return Verdict(claim, "inconclusive", a, b, detail="a confidence interval needs at least 2 seeds per arm")
-    diff, lo, hi, p = difference_ci(a, b)
+    diff, lo, hi, p = stratified_difference_ci(list(groups.values()))
     verdict = Verdict(claim, "inconclusive", a, b, diff, (lo, hi), p)
-    if min(len(a), len(b)) < claim.min_seeds:
-        verdict.detail = f"only {min(len(a), len(b))} seeds in an arm, the claim needs {claim.min_seeds}"
+    if seeds < claim.min_seeds:
+        verdict.detail = f"only {seeds} seeds in an arm, the claim needs {claim.min_seeds}"
     elif claim.kind == "greater":
         verdict.verdict = "pass" if lo > claim.margin else "fail" if hi < claim.margin else "inconclusive"
         verdict.detail = f"95% CI of the difference vs the margin {claim.margin:+.3f}"
@@ -88,4 +196,7 @@ def evaluate(claim: Claim, runs: list[RunRecord]) -> Verdict:
         verdict.detail = f"95% CI of the difference vs the equivalence margin +-{m:.3f}"
     else:
         raise ValueError(f"claim {claim.id}: unknown kind {claim.kind!r}; use 'greater' or 'equivalent'.")
+    if len(groups) > 1:
+        names = ", ".join(" / ".join(str(x) for x in k) for k in groups)
+        verdict.detail += f"; the difference is the mean over {len(groups)} strata ({names})"
     return verdict

@@ -6,22 +6,35 @@ import datetime as dt
 import html
 import json
 from collections import Counter
+from functools import partial
 
-from reports import fig11, text_cells
+from reports import fig11, sections, tables, text_cells
 from reports.htmlkit import table
 from reports.claims import Verdict, evaluate
 from reports.references import CLAIMS
-from reports.runs import RunRecord
+from reports.runs import RunRecord, load_histories
 from tasks.text import TEXT_TASKS
 
-# section id -> (module rendering it, figure ids whose cells it shows)
-FIGURES = {"fig11": (fig11, ("fig11", "fig11_sensitivity")), "text-smoke": (text_cells, ("text-smoke",))}
+# section id -> (what renders it, figure tags whose cells it shows), in the paper's order. A
+# section is a module or an object with TITLE, PAPER and render(runs, history); table sections
+# also give row_verdicts(runs).
+def _spec(section) -> tuple:
+    return section.id, (section, section.members)
+
+
+FIGURES = dict([
+    *map(_spec, (sections.FIG2, sections.FIG3, sections.FIG4, sections.FIG5, sections.FIG6, sections.FIG7, sections.FIG8,
+                 sections.FIG9, sections.FIG10)),
+    ("fig11", (fig11, ("fig11", "fig11_sensitivity"))),
+    *map(_spec, (sections.FIG12, tables.TABLE1, tables.TABLE2, tables.TABLE5)),
+    ("text-smoke", (text_cells, ("text-smoke",))),
+])
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .55em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.pass{background:#d8f5d8}.fail{background:#f8d4d4}.inconclusive{background:#fbf0c8}
-.notrun{background:#eee;color:#666}code{background:#f4f4f4;padding:0 .2em}small{color:#666}
+.notrun{background:#eee;color:#666}.paper{font-style:italic}svg{max-width:100%;height:auto}code{background:#f4f4f4;padding:0 .2em}small{color:#666}
 details{margin:.5em 0}section{border-top:2px solid #ddd;margin-top:1.5em}
 """
 
@@ -37,8 +50,21 @@ def summarise(verdicts: list[Verdict]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "inconclusive", "not run") if counts[k])
 
 
+def summarise_rows(row_verdicts: list[str]) -> str:
+    """A table section's rows against the paper, e.g. "rows: 3 within tolerance, 17 not run"."""
+    counts = Counter(row_verdicts)
+    return "rows: " + ", ".join(f"{counts[k]} {k}" for k in tables.ROW_VERDICTS if counts[k]) if row_verdicts else ""
+
+
 def verdicts_for(runs: list[RunRecord], figure: str | None = None) -> list[Verdict]:
     return [evaluate(c, runs) for c in CLAIMS if figure is None or c.figure == figure]
+
+
+def suite_verdicts(runs: list[RunRecord], tags) -> list[Verdict]:
+    """The verdicts of the claims of every section that reads one of the figure ``tags`` (a suite's
+    cells): Figure 9's claims are checked when a suite has fig3 cells, Figure 10's with fig4."""
+    wanted = {section for section, (_, members) in FIGURES.items() if set(members) & set(tags)}
+    return [evaluate(c, runs) for c in CLAIMS if c.figure in wanted]
 
 
 def _checks_table(verdicts: list[Verdict]) -> str:
@@ -83,35 +109,44 @@ def _provenance(runs: list[RunRecord], uri: str) -> str:
     )
 
 
-def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], uri: str) -> str:
-    """The page for ``suite``: an overview, one section per figure, provenance.
+def _not_run(suite: str, figure: str, members: tuple, total: int) -> str:
+    tags = figure if figure in members else members[0]  # Figure 9 is run as fig3, Figure 10 as fig4
+    if total:
+        return f"<p class='notrun'>not run. Run it with <code>bench run --suite {html.escape(suite)} --filter figure={tags}</code></p>"
+    return (
+        f"<p class='notrun'>not run: suite <code>{html.escape(suite)}</code> defines no cells for it. A suite that does "
+        f"runs it with <code>bench run --suite SUITE --filter figure={tags}</code> (<code>bench list</code> names the suites).</p>"
+    )
+
+
+def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], uri: str, history=None) -> str:
+    """The page for ``suite``: an overview, one section per figure and table of the paper, provenance.
 
     ``expected`` lists (cell hash, figure) of every cell the suite defines, so the page can say
-    what is done and what is missing; ``runs`` are the FINISHED runs read from MLflow.
+    what is done and what is missing; ``runs`` are the FINISHED runs read from MLflow. Every
+    section is shown, those the suite has no cells for as "not run". ``history(run_ids,
+    metrics)`` gives metric histories to the learning-curve figures (default: read from ``uri``).
     """
+    history = history or partial(load_histories, uri=uri)
     wanted = {h for h, _ in expected}
     runs = [r for r in runs if r.cell in wanted]
     done = {r.cell for r in runs}
     overview, sections = [], []
     for figure, (module, members) in FIGURES.items():
         total = sum(1 for _, f in expected if f in members)
-        if total == 0:
-            continue
         finished = sum(1 for h, f in expected if f in members and h in done)
         fig_runs = [r for r in runs if r.figure in members]
         verdicts = verdicts_for(runs, figure)
+        rows = module.row_verdicts(fig_runs) if hasattr(module, "row_verdicts") else []
+        checks = "; ".join(t for t in (summarise(verdicts) if verdicts or not rows else "", summarise_rows(rows)) if t)
         overview.append(
-            f"<tr><td><a href='#{figure}'>{html.escape(module.TITLE)}</a></td><td>{finished} / {total}</td>"
-            f"<td>{summarise(verdicts)}</td></tr>"
+            f"<tr><td><a href='#{figure}'>{html.escape(module.TITLE)}</a></td><td>{finished} / {total}</td><td>{checks}</td></tr>"
         )
-        if not fig_runs:
-            body = (
-                "<p class='notrun'>not run. Run it with "
-                f"<code>bench run --suite {html.escape(suite)} --filter figure={figure}</code></p>"
-            )
-        else:
-            body = module.render(fig_runs)
-        sections.append(f"<section id='{figure}'><h2>{html.escape(module.TITLE)}</h2>{body}<h3>Checks</h3>{_checks_table(verdicts)}</section>")
+        body = module.render(fig_runs, history) if fig_runs else _not_run(suite, figure, members, total)
+        paper = f"<p class='paper'><b>Paper:</b> {html.escape(module.PAPER)}</p>" if module.PAPER else ""
+        sections.append(
+            f"<section id='{figure}'><h2>{html.escape(module.TITLE)}</h2>{paper}{body}<h3>Checks</h3>{_checks_table(verdicts)}</section>"
+        )
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reproducibility report: {html.escape(suite)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>Reproducibility report: suite <code>{html.escape(suite)}</code></h1>"

@@ -1,13 +1,36 @@
-"""Reading results back from MLflow: the newest FINISHED run of each cell of an experiment."""
+"""Reading results back from MLflow: the newest FINISHED run of each cell of an experiment,
+and, for the learning-curve figures only, the step-by-step history of some of their metrics."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
+
+# Params a run may lack that still have a meaning: an "mle" cell is entropy-regularised MLE (and
+# IQLearn) at lam = 0, and offline algorithms mix in no policy samples (alpha = 0). With these
+# defaults, {"hp.lam": 0} selects MLE cells beside ent-reg/IQLearn cells logged with lam 0.
+DEFAULT_PARAMS = {"hp.lam": "0", "hp.alpha": "0"}
+
+
+def _number(text) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def same_value(a, b) -> bool:
+    """Equal as text, or as numbers (params are logged as text: "0.0", "0" and 0 are one value)."""
+    if str(a) == str(b):
+        return True
+    x, y = _number(a), _number(b)
+    return x is not None and y is not None and x == y
 
 
 @dataclass(frozen=True)
@@ -20,10 +43,21 @@ class RunRecord:
     metrics: dict  # latest value of each metric
     start_time: int
 
+    def param(self, name: str):
+        """The param ``name`` as logged (text), ``figure`` for the figure tag, else its default (or None)."""
+        if name == "figure":
+            return self.figure
+        return self.params.get(name, DEFAULT_PARAMS.get(name))
+
     def matches(self, where: dict) -> bool:
-        """True when every key of ``where`` equals this run's param (or ``figure``) as text."""
-        fields = self.params | {"figure": self.figure}
-        return all(str(fields.get(k)) == str(v) for k, v in where.items())
+        """True when every key of ``where`` has this run's value (param, default or ``figure``),
+        compared as text or, when both are numbers, as numbers; a tuple, list or set of values
+        means any one of them."""
+        def ok(have, want) -> bool:
+            wants = want if isinstance(want, (tuple, list, set, frozenset)) else (want,)
+            return have is not None and any(same_value(have, w) for w in wants)
+
+        return all(ok(self.param(k), v) for k, v in where.items())
 
 
 def load_runs(experiment: str, uri: str | None = None) -> list[RunRecord]:
@@ -49,3 +83,21 @@ def load_runs(experiment: str, uri: str | None = None) -> list[RunRecord]:
         token = page.token
         if not token:
             return sorted(newest.values(), key=lambda r: r.start_time)
+
+
+def load_histories(run_ids, metrics, uri: str | None = None) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """run id -> metric -> [(step, value), ...] sorted by step, for every metric the run logged.
+
+    One MLflow call per (run, metric), so only the learning-curve figures ask for it. When a
+    step was logged twice, the later value wins (as for the latest value of a metric).
+    """
+    client = MlflowClient(uri)
+    out: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for run_id in run_ids:
+        per_metric = {}
+        for metric in metrics:
+            points = sorted(client.get_metric_history(run_id, metric), key=lambda m: (m.step, m.timestamp))
+            if points:
+                per_metric[metric] = sorted({m.step: m.value for m in points}.items())
+        out[run_id] = per_metric
+    return out

@@ -12,10 +12,11 @@ from reports.htmlkit import runs_details
 from reports.runs import RunRecord
 
 TITLE = "Text cells: wiring check (tiny models, a few dozen steps; not a reproduction)"
+PAPER = ""  # not a figure of the paper
 SUMMARY = ("eval/self_bleu", "eval/per_token_entropy", "eval/mean_length")
 
 
-def render(runs: list[RunRecord]) -> str:
+def render(runs: list[RunRecord], history=None) -> str:
     """One row per cell: task, algorithm, model, the task's eval metrics, then diversity and length."""
     headers = ["task", "algorithm", "model", "task metrics", "Self-BLEU", "entropy (nats)", "mean length", "MLflow run"]
 

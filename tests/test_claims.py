@@ -4,7 +4,7 @@ from scipy import stats as sps
 
 from reports.claims import Arm, Claim, evaluate
 from reports.runs import RunRecord
-from reports.stats import difference_ci, mean_ci
+from reports.stats import difference_ci, mean_ci, stratified_difference_ci
 
 
 def records(values, **params):
@@ -67,3 +67,66 @@ def test_not_run_and_too_few_seeds():
     few = records([0.9, 0.95], arm="a") + records([0.1, 0.12], arm="b")
     v = evaluate(claim("greater", min_seeds=20), few)
     assert v.verdict == "inconclusive" and "only 2 seeds" in v.detail
+
+
+def runs_at(param: str, values: dict, **params) -> list[RunRecord]:
+    """Runs with ``param`` at each key of ``values``, one per metric value listed under it."""
+    return [r for value, xs in values.items() for r in records(xs, **(params | {param: value}))]
+
+
+def test_stratified_interval_is_welch_with_one_stratum_and_ignores_spread_between_strata():
+    a1, b1, a2, b2 = [1.0, 1.2, 1.1], [0.5, 0.6, 0.4], [11.0, 11.3, 11.1], [10.5, 10.4, 10.6]
+    assert stratified_difference_ci([(a1, b1)]) == pytest.approx(difference_ci(a1, b1))
+    diff, lo, hi, _ = stratified_difference_ci([(a1, b1), (a2, b2)])
+    assert diff == pytest.approx(((1.1 - 0.5) + (11.1333 - 10.5)) / 2, abs=1e-3)
+    # by hand: the variance of the mean of two independent differences, Welch-Satterthwaite df
+    terms = [np.var(x, ddof=1) / 3 for x in (a1, b1, a2, b2)]
+    df = sum(terms) ** 2 / sum(t**2 / 2 for t in terms)
+    half = sps.t.ppf(0.975, df) * np.sqrt(sum(terms) / 4)
+    assert (lo, hi) == pytest.approx((diff - half, diff + half))
+    pooled = difference_ci(a1 + a2, b1 + b2)  # pooling lets the 10-point gap between strata swamp the interval
+    assert hi - lo < (pooled[2] - pooled[1]) / 10
+
+
+def test_claims_compare_within_strata_and_only_shared_ones():
+    c = Claim("c", "figX", "t", "m", Arm("A", {"arm": "a"}), Arm("B", {"arm": "b"}), "greater", 0.0, 3, strata=("model",))
+    runs = (records([1.0, 1.1, 1.2], arm="a", model="small") + records([0.5, 0.6, 0.4], arm="b", model="small")
+            + records([11.0, 11.2, 11.1], arm="a", model="big") + records([10.5, 10.4, 10.6], arm="b", model="big"))
+    v = evaluate(c, runs)
+    assert v.verdict == "pass" and "2 strata" in v.detail
+    pooled = Claim("p", "figX", "t", "m", c.a, c.b, "greater", 0.0, 3, strata=())
+    assert evaluate(pooled, runs).verdict == "inconclusive"  # pooled over models, the interval is too wide
+    only_big_b = [r for r in runs if not (r.params["arm"] == "b" and r.params["model"] == "small")]
+    assert len(evaluate(c, only_big_b).values_a) == 3  # A's small-model runs have no partner
+    apart = [r for r in runs if (r.params["arm"], r.params["model"]) in (("a", "small"), ("b", "big"))]
+    v = evaluate(c, apart)
+    assert v.verdict == "not run" and "share no model" in v.detail
+
+
+def test_pick_selects_extremes_per_arm_and_a_common_value_when_both_pick_alike():
+    grows = Claim("g", "figX", "t", "m", Arm("hi", {"arm": "x"}, (("lam", "max"),)), Arm("lo", {"arm": "x"}, (("lam", "min"),)),
+                  "greater", 0.0, 3)
+    runs = runs_at("lam", {0.0: [0.1, 0.11, 0.12], 0.5: [0.3, 0.31, 0.3], 1.0: [0.6, 0.61, 0.62]}, arm="x")
+    v = evaluate(grows, runs)
+    assert v.verdict == "pass" and v.values_a == [0.6, 0.61, 0.62] and "hi at lam=1" in v.detail and "lo at lam=0" in v.detail
+
+    smallest = (("subset", "min"),)
+    c = Claim("s", "figX", "t", "m", Arm("A", {"arm": "a"}, smallest), Arm("B", {"arm": "b"}, smallest), "greater", 0.0, 3)
+    a = runs_at("subset", {10: [9.0, 9.1, 9.2], 100: [1.0, 1.1, 1.2]}, arm="a")
+    b = runs_at("subset", {100: [0.5, 0.6, 0.4], 1000: [5.0, 5.1, 5.2]}, arm="b")
+    v = evaluate(c, a + b)  # A's smallest (10) is missing in B: both are compared at 100
+    assert v.values_a == [1.0, 1.1, 1.2] and v.values_b == [0.5, 0.6, 0.4] and "A at subset=100" in v.detail
+    with pytest.raises(ValueError, match="pick"):
+        evaluate(Claim("x", "figX", "t", "m", Arm("A", {}, (("lam", "median"),)), Arm("B", {}), "greater"), runs)
+
+
+def test_a_wildcard_metric_uses_the_lowest_number_both_arms_logged():
+    def run(arm, i, values):
+        return RunRecord(f"{arm}{i}", f"{arm}{i}", "figX", {"arm": arm}, {}, values, i)
+
+    a = [run("a", i, {"t/0/acc": 5.0 + i / 10, "t/0.5/acc": 1.0, "t/1/acc": 0.0}) for i in range(3)]
+    b = [run("b", i, {"t/0.5/acc": 2.0 + i / 10, "t/1/acc": 3.0 + i / 10}) for i in range(3)]
+    c = Claim("w", "figX", "t", "t/*/acc", Arm("A", {"arm": "a"}), Arm("B", {"arm": "b"}), "greater", 0.0, 3)
+    v = evaluate(c, a + b)  # T=0 is only in A: the comparison is at T=0.5, where A is behind
+    assert v.verdict == "fail" and "metric t/0.5/acc" in v.detail
+    assert evaluate(c, a).verdict == "not run"

@@ -57,3 +57,12 @@ def read_safetensors(source: str | Path, preset: str) -> dict[str, np.ndarray]:
                 value = f.get_tensor(key)
                 tensors[key] = np.asarray(value, dtype=np.float32) if value.dtype.kind == "f" or str(value.dtype) == "bfloat16" else np.asarray(value)
     return tensors
+
+
+def pretrained_tokenizer(weights: str | Path | None, preset: str):
+    """The ``tokenizer.json`` beside a checkpoint (folder or hub repo id); None for a preset without weights."""
+    if weights is None:
+        return None
+    from bench.models import tokenizers
+
+    return tokenizers.from_folder(resolve(weights, preset))

@@ -404,17 +404,15 @@ class DecoderLM(ConfiguredModel):
     def tokenizer(self):
         """The ``tokenizers.Tokenizer`` that goes with the pretrained weights; None for presets
         without one (tiny presets train theirs on the task text: ``tokenizers.train_bpe``)."""
-        from bench.models import tokenizers
-
         if self.weights is None:
             return None
         if self.weights == "gguf":
-            from bench.models import gguf
+            from bench.models import gguf, tokenizers
 
             return tokenizers.from_gguf(gguf.open_reader())
-        from bench.models.checkpoints import resolve
+        from bench.models.checkpoints import pretrained_tokenizer
 
-        return tokenizers.from_folder(resolve(self.weights, self.preset))
+        return pretrained_tokenizer(self.weights, self.preset)
 
 
 _SHAPE_FIELDS = ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "head_dim", "d_ff", "tie_word_embeddings")

@@ -462,6 +462,13 @@ class T5(ConfiguredModel):
             )
         return from_hf(self.config, read_safetensors(source, self.preset), preset=self.preset)
 
+    def tokenizer(self):
+        """The checkpoint's ``tokenizer.json`` (T5's SentencePiece as a ``tokenizers.Tokenizer``); None without
+        weights (t5-tiny trains a BPE on the task text instead)."""
+        from bench.models.checkpoints import pretrained_tokenizer
+
+        return pretrained_tokenizer(self.weights, self.preset)
+
 
 def param_count(params: Params) -> int:
     """Number of scalars in a parameter tree (concrete or ``jax.eval_shape`` output)."""

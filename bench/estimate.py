@@ -1,0 +1,67 @@
+"""What a suite will cost before it runs: device-hours per figure for ``bench run --dry-run``.
+
+Accelerator presets are costed from the paper's Table 1 (milliseconds per update on TPU v3: MLE,
+offline IQLearn, GAIL, and online IQLearn = IQLearn + sampling a batch); presets the paper did not
+time borrow the numbers of the T5 of nearest size (``PROXY``). Laptop presets (trained on CPU) are
+costed from updates timed on this project's 2-core CI machine, with a fixed evaluation overhead per
+cell. Both are estimates of training time: they leave out compilation and, for accelerators,
+evaluation, and they assume the batch sizes of the paper.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from bench.cells import SuiteCell
+
+# Table 1 of the paper: ms per update (TPU v3).
+TABLE1_MS = {
+    "t5-base": {"mle": 189, "iqlearn": 196, "gail": 451, "online": 443},
+    "t5-large": {"mle": 422, "iqlearn": 606, "gail": 1064, "online": 1345},
+    "t5-xl": {"mle": 1031, "iqlearn": 1355, "gail": 1410, "online": 1823},
+}
+PROXY = {"t5-small": "t5-base", "smollm2-135m": "t5-base", "smollm2-360m": "t5-base", "smollm2-1.7b": "t5-xl"}
+# CPU ms per update on 2 cores at the mini suite's batch and lengths (bench run --suite mini, per-cell
+# logs), and seconds of evaluation per cell (sampling, scoring, MLflow).
+CPU_MS = {
+    "t5-tiny": {"mle": 60, "iqlearn": 70, "gail": 400, "online": 250},
+    "dec-tiny": {"mle": 60, "iqlearn": 70, "gail": 400, "online": 250},
+    "smollm2-135m": {"mle": 4000, "iqlearn": 4200, "gail": 15000, "online": 9000},
+    "tabular": {"mle": 0.3, "iqlearn": 0.3, "gail": 0.3, "online": 0.4},
+}
+CPU_EVAL_S = {"t5-tiny": 6.0, "dec-tiny": 6.0, "smollm2-135m": 90.0, "tabular": 0.2}
+
+
+def update_kind(algorithm: str) -> str:
+    """Which Table 1 row an algorithm's updates cost: mle (also ent-reg), iqlearn, gail, online."""
+    if algorithm.startswith("gail"):
+        return "gail"
+    if algorithm == "iqlearn_online":
+        return "online"
+    return "iqlearn" if algorithm == "iqlearn" else "mle"
+
+
+def cell_seconds(entry: SuiteCell) -> tuple[float, str]:
+    """(estimated seconds, "cpu" or "accelerator") of one cell; 0 for presets nobody has timed."""
+    cell = entry.cell
+    train = cell.options("train")
+    steps, warm = int(train.get("steps", 0)), int(train.get("mle_warmup_steps", 0))
+    kind = update_kind(cell.algorithm)
+    if cell.model in CPU_MS:
+        ms = CPU_MS[cell.model]
+        return (warm * ms["mle"] + steps * ms[kind]) / 1000 + CPU_EVAL_S[cell.model], "cpu"
+    timed = TABLE1_MS.get(PROXY.get(cell.model, cell.model))
+    if timed is None:
+        return 0.0, "accelerator"
+    return (warm * timed["mle"] + steps * timed[kind]) / 1000, "accelerator"
+
+
+def by_figure(entries: list[SuiteCell]) -> dict[str, dict]:
+    """figure -> {"cells": n, "cpu_hours": h, "accelerator_hours": h}, in the suite's order."""
+    out: dict[str, dict] = defaultdict(lambda: {"cells": 0, "cpu_hours": 0.0, "accelerator_hours": 0.0})
+    for entry in entries:
+        seconds, device = cell_seconds(entry)
+        row = out[entry.figure]
+        row["cells"] += 1
+        row[f"{device}_hours"] += seconds / 3600
+    return dict(out)

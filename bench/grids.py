@@ -1,0 +1,209 @@
+"""The paper's text figures and tables as grids of cells, one function per figure, at any :class:`Scale`.
+
+The ``paper`` suite calls them at the paper's settings (Tables 3, 4: T5 base/large/XL, Adam at 1e-4
+after 2000 warm-up steps, batch 32 / 32 / 16, 3 seeds, GAIL's KL weight 1e-3); the ``mini`` suite
+at laptop scale (t5-tiny trained from scratch, the real pretrained smollm2-135m briefly fine-tuned
+for the decoder-only figures, data subsets, 3 seeds). Each choice the paper leaves open is a
+named constant below with the reason for it.
+
+Every function returns ``SuiteCell``s tagged with the figure they feed; Figure 9 is drawn from
+the Figure 3 cells and Figure 10 from the Figure 4 cells (the same runs, other metrics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+from bench.cells import Cell, SuiteCell
+
+# Regularisation strengths of Figures 2 and 3. The paper plots "different regularization strengths"
+# without listing them; Table 5 and Figure 8 use lam between 0.05 and 1 for IQLearn, and the text
+# calls an entropy cost of 0.1 "catastrophic" for large models, so ent-reg stays at or below it.
+ENTREG_LAMS = (0.01, 0.1)
+IQLEARN_LAMS = (0.1, 0.5)
+GAIL_LAMS = (0.0, 0.01)  # GAIL's entropy cost (the lam of GAIL in Figures 2, 3)
+GAMMA = 0.99  # the paper does not state IQLearn's discount for text; close to 1 as usual for episodic text
+# Online ratios of Figure 5 (Appendix A.1.2: alpha in {0, 0.1, 0.2}); alpha = 0 is offline IQLearn.
+ALPHAS = (0.0, 0.1, 0.2)
+# Figure 8 and Table 2: online IQLearn at alpha = 0.1; Table 2's lam is 0.1 (GSM8k, WMT22) and 0.5 (TLDR).
+FIG8_LAMS = (0.0, 0.1, 0.5, 1.0)
+TABLE2_LAM = {"gsm8k": 0.1, "wmt22": 0.1, "tldr": 0.5}
+# Table 5 (WMT22, offline and mixed-in IQLearn, beam 4, length penalty 0.6): the paper's 20 rows.
+TABLE5_ROWS = tuple(
+    [(lam, 0.0) for lam in (0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)]
+    + [(lam, 0.1) for lam in (0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)]
+    + [(lam, 0.2) for lam in (0.0, 0.05, 0.1, 0.9)]
+)
+# Figure 4: one lam per task ("a single choice of the regularization parameter per task"), as Table 2's.
+FIG4_TASKS = ("gsm8k", "tldr", "wmt22")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Everything that differs between the paper's grid and a laptop-sized one."""
+
+    name: str
+    seeds: int
+    t5_sizes: tuple[str, ...]  # Figures 2, 3 (one panel per size)
+    t5: str  # the single T5 of Figures 5-8 and Table 2 (the paper: T5-base)
+    t5_large: str  # Figure 12 (the paper: T5-large)
+    decoder: str  # Figures 4, 10 and Table 5 (the paper: PaLM2 Gecko; an open decoder-only model stands in)
+    table5_model: str
+    steps: int  # updates per cell, MLE phase included
+    mle_warmup: int  # pure-MLE updates before IQLearn
+    gail_mle_start: int  # pure-MLE updates before GAIL (the paper's GAIL starts from an MLE checkpoint)
+    train: dict  # learning rate, warm-up, lengths, eval_every, samples_per_prompt
+    batch: dict  # model -> batch size
+    data: dict  # train_subset / eval_subset of every cell unless a figure sweeps it
+    decoder_steps: int
+    decoder_data: dict
+    gsm8k_subsets: tuple  # Figure 6
+    xsum_subsets: tuple  # Figure 7
+    temperatures: str  # Figures 4, 10
+    decoder_train: dict = field(default_factory=dict)  # overrides for the pretrained decoder (learning rate)
+    table5_rows: tuple = TABLE5_ROWS
+    kl_anneal_steps: int = 10_000
+    lengths: dict = field(default_factory=dict)  # task -> max_prompt / max_target overrides
+
+
+def _arm_train(scale: Scale, algorithm: str, model: str, steps: int | None = None) -> dict:
+    steps = steps or scale.steps
+    warm = scale.gail_mle_start if algorithm.startswith("gail") else scale.mle_warmup if algorithm.startswith("iqlearn") else 0
+    warm = min(warm, steps // 2)  # short runs (the decoder's few updates) keep most of them for the algorithm itself
+    return {"steps": steps - warm, "mle_warmup_steps": warm, "batch_size": scale.batch.get(model, scale.batch["default"])}
+
+
+def cells(scale: Scale, figure: str, task: str, arms, *, model: str, data: dict | None = None, train: dict | None = None,
+          steps: int | None = None) -> list[SuiteCell]:
+    """``arms`` x seeds of one task and model; every cell carries the scale's training settings."""
+    out = []
+    for (algorithm, hparams), seed in product(arms, range(scale.seeds)):
+        settings = scale.train | scale.lengths.get(task, {}) | _arm_train(scale, algorithm, model, steps) | (train or {})
+        out.append(SuiteCell(
+            Cell.make(task, algorithm, model=model, seed=seed, hparams=hparams, data=scale.data | (data or {}), train=settings),
+            figure,
+        ))
+    return out
+
+
+def tradeoff_arms(scale: Scale) -> list[tuple[str, dict]]:
+    """Figures 2, 3: MLE (lam = 0), MLE ent-reg, offline IQLearn and GAIL, each over its lam grid."""
+    return (
+        [("mle", {})]
+        + [("mle_entreg", {"lam": lam}) for lam in ENTREG_LAMS]
+        + [("iqlearn", {"lam": lam, "gamma": GAMMA}) for lam in IQLEARN_LAMS]
+        + [("gail", {"lam": lam, "gamma": GAMMA, "kl_anneal_steps": scale.kl_anneal_steps}) for lam in GAIL_LAMS]
+    )
+
+
+def fig2(scale: Scale) -> list[SuiteCell]:
+    return [c for model in scale.t5_sizes for c in cells(scale, "fig2", "gsm8k", tradeoff_arms(scale), model=model)]
+
+
+def fig3(scale: Scale) -> list[SuiteCell]:
+    """XSUM; Figure 9 reads the same runs (ROUGE-Lsum, per-token entropy)."""
+    return [c for model in scale.t5_sizes for c in cells(scale, "fig3", "xsum", tradeoff_arms(scale), model=model)]
+
+
+def fig4(scale: Scale) -> list[SuiteCell]:
+    """Decoder-only, MLE vs IQLearn, metrics against the sampling temperature; WMT22 also with beam search.
+    Figure 10 reads the same runs (GSM8k with the calculator, TLDR ROUGE-2)."""
+    out = []
+    for task in FIG4_TASKS:
+        train = {"eval_temperatures": scale.temperatures} | ({"eval_beam_size": 4, "eval_length_penalty": 0.6} if task == "wmt22" else {})
+        arms = [("mle", {}), ("iqlearn", {"lam": TABLE2_LAM[task], "gamma": GAMMA})]
+        out += cells(
+            scale, "fig4", task, arms, model=scale.decoder, data=scale.decoder_data, train=scale.decoder_train | train,
+            steps=scale.decoder_steps,
+        )
+    return out
+
+
+def fig5(scale: Scale) -> list[SuiteCell]:
+    """GSM8k, IQLearn across the online ratio alpha (relaxed reading, Eqs. 15-17; alpha 0 is offline)."""
+    arms = [("iqlearn", {"lam": 0.1, "gamma": GAMMA})] + [
+        ("iqlearn_online", {"lam": 0.1, "gamma": GAMMA, "alpha": a, "form": "relaxed"}) for a in ALPHAS if a > 0
+    ]
+    return cells(scale, "fig5", "gsm8k", arms, model=scale.t5)
+
+
+def fig6(scale: Scale) -> list[SuiteCell]:
+    """GSM8k training-set size x lam (lam 0 is MLE)."""
+    arms = [("mle", {})] + [("iqlearn", {"lam": lam, "gamma": GAMMA}) for lam in IQLEARN_LAMS]
+    return [c for n in scale.gsm8k_subsets for c in cells(scale, "fig6", "gsm8k", arms, model=scale.t5, data={"train_subset": n})]
+
+
+def fig7(scale: Scale) -> list[SuiteCell]:
+    """XSUM subsets with learning curves: MLE, MLE ent-reg and IQLearn (overfitting on the smallest subsets)."""
+    arms = [("mle", {}), ("mle_entreg", {"lam": 0.1}), ("iqlearn", {"lam": 0.1, "gamma": GAMMA})]
+    return [c for n in scale.xsum_subsets for c in cells(scale, "fig7", "xsum", arms, model=scale.t5, data={"train_subset": n})]
+
+
+def fig8(scale: Scale) -> list[SuiteCell]:
+    """WMT22 reward correlation against lam, online IQLearn at alpha = 0.1."""
+    arms = [("iqlearn_online", {"lam": lam, "gamma": GAMMA, "alpha": 0.1, "form": "relaxed"}) for lam in FIG8_LAMS]
+    return cells(scale, "fig8", "wmt22", arms, model=scale.t5)
+
+
+def fig12(scale: Scale) -> list[SuiteCell]:
+    """XSUM, GAIL with and without an MLE loss (mle_weight 1), learning curves of ROUGE-1 and length."""
+    gail = {"lam": 0.0, "gamma": GAMMA, "kl_anneal_steps": scale.kl_anneal_steps}
+    arms = [("gail", gail), ("gail_mle", gail | {"mle_weight": 1.0})]
+    return cells(scale, "fig12", "xsum", arms, model=scale.t5_large)
+
+
+def table2(scale: Scale) -> list[SuiteCell]:
+    """Reward correlation of online IQLearn (alpha 0.1) vs MLE on TLDR, WMT22 and GSM8k."""
+    out = []
+    for task in ("tldr", "wmt22", "gsm8k"):
+        arms = [("mle", {}), ("iqlearn_online", {"lam": TABLE2_LAM[task], "gamma": GAMMA, "alpha": 0.1, "form": "relaxed"})]
+        out += cells(scale, "table2", task, arms, model=scale.t5)
+    return out
+
+
+def table5(scale: Scale) -> list[SuiteCell]:
+    """WMT22 BLEU with beam 4 and length penalty 0.6 over lam x mix-in (mix-in 0: offline IQLearn)."""
+    arms = [
+        ("iqlearn", {"lam": lam, "gamma": GAMMA}) if alpha == 0 else
+        ("iqlearn_online", {"lam": lam, "gamma": GAMMA, "alpha": alpha, "form": "relaxed"})
+        for lam, alpha in scale.table5_rows
+    ]
+    train = {"eval_beam_size": 4, "eval_length_penalty": 0.6}
+    return cells(scale, "table5", "wmt22", arms, model=scale.table5_model, train=train)
+
+
+FIGURES = (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig12, table2, table5)
+
+
+def text_grid(scale: Scale, figures=FIGURES) -> list[SuiteCell]:
+    return [c for figure in figures for c in figure(scale)]
+
+
+# The paper's settings (Tables 3, 4). Not stated there, chosen here: 20,000 updates per cell (the T5 runs
+# took 3 days to 2 weeks on TPU v3; 20k updates of batch 32 are several epochs of GSM8k and of TLDR), an
+# MLE phase of 1,000 updates before IQLearn and 5,000 before GAIL, lengths that keep nearly all targets,
+# and the subset sizes of Figures 6 and 7 (GSM8k's train split has 7,473 problems; XSUM's 204,045).
+PAPER = Scale(
+    name="paper", seeds=3, t5_sizes=("t5-base", "t5-large", "t5-xl"), t5="t5-base", t5_large="t5-large",
+    decoder="smollm2-1.7b", table5_model="smollm2-1.7b", steps=20_000, mle_warmup=1_000, gail_mle_start=5_000,
+    train={"learning_rate": 1e-4, "warmup_steps": 2_000, "eval_every": 1_000, "samples_per_prompt": 4, "max_prompt": 512, "max_target": 128},
+    batch={"default": 32, "t5-xl": 16, "smollm2-1.7b": 16}, data={"eval_subset": 1000},
+    decoder_steps=20_000, decoder_data={"eval_subset": 1000},
+    gsm8k_subsets=(1000, 3000, 7473), xsum_subsets=(1000, 10_000, 100_000), temperatures="0,0.25,0.5,0.75,1",
+    lengths={"gsm8k": {"max_prompt": 256, "max_target": 256}, "wmt22": {"max_prompt": 128, "max_target": 128}},
+)
+
+# Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 100 updates of 16 examples,
+# a pretrained smollm2-135m fine-tuned for 10 updates at 1e-5 for the decoder-only figures, 3 seeds. The
+# single-T5 figures and Figure 12 use t5-tiny; Table 5 uses t5-tiny on 5 of its rows.
+MINI = Scale(
+    name="mini", seeds=3, t5_sizes=("t5-tiny",), t5="t5-tiny", t5_large="t5-tiny", decoder="smollm2-135m",
+    table5_model="t5-tiny", steps=100, mle_warmup=20, gail_mle_start=40,
+    train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 50, "samples_per_prompt": 4, "max_prompt": 64, "max_target": 32},
+    batch={"default": 16, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 16},
+    decoder_steps=10, decoder_data={"train_subset": 64, "eval_subset": 8}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "eval_every": 0, "samples_per_prompt": 2},
+    gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1",
+    table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=50,
+    lengths={"gsm8k": {"max_prompt": 96, "max_target": 96}},
+)
