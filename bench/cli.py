@@ -63,36 +63,36 @@ def _dry_run(suite: str, entries) -> int:
     return 0
 
 
-def _report(suite: str, out: str) -> str:
-    """Write the suite's report; returns its path and a one-line summary of the checks."""
+def _suite_runs(suite: str):
+    """The suite's cells as (hash, figure) pairs, the tracking URI, and its runs placed under every figure that lists them."""
     from bench.runner import load_suite
     from bench.tracking import check_reachable, tracking_uri
-    from reports import html
-    from reports.runs import load_runs
+    from reports.runs import load_runs, place
 
-    entries = load_suite(suite)
+    expected = [(e.cell.hash, e.figure) for e in load_suite(suite)]
     uri = tracking_uri()
     check_reachable(uri)
-    runs = load_runs(suite, uri)
-    page = html.build(suite, runs, [(e.cell.hash, e.figure) for e in entries], uri)
+    return expected, uri, place(load_runs(suite, uri), expected)
+
+
+def _report(suite: str, out: str) -> str:
+    """Write the suite's report; returns its path and a one-line summary of the checks."""
+    from reports import html
+
+    expected, uri, runs = _suite_runs(suite)
+    page = html.build(suite, runs, expected, uri)
     path = Path(out) / f"{suite}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
-    figures = {e.figure for e in entries}
-    checks = html.summarise([v for v in html.verdicts_for(runs) if v.claim.figure in figures])
+    checks = html.summarise(html.suite_verdicts(runs, {f for _, f in expected}))
     return f"{path} (checks: {checks})"
 
 
 def _check(suite: str) -> int:
-    from bench.runner import load_suite
-    from bench.tracking import check_reachable, tracking_uri
-    from reports.html import verdicts_for
-    from reports.runs import load_runs
+    from reports.html import suite_verdicts
 
-    figures = {e.figure for e in load_suite(suite)}
-    uri = tracking_uri()
-    check_reachable(uri)
-    verdicts = [v for v in verdicts_for(load_runs(suite, uri)) if v.claim.figure in figures]
+    expected, _, runs = _suite_runs(suite)
+    verdicts = suite_verdicts(runs, {f for _, f in expected})
     for v in verdicts:
         print(f"{v.verdict.upper():<13} {v.claim.id}\n              {v.measured()}\n              {v.detail}")
     failed = sum(v.verdict == "fail" for v in verdicts)

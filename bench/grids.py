@@ -22,7 +22,7 @@ from bench.cells import Cell, SuiteCell
 # calls an entropy cost of 0.1 "catastrophic" for large models, so ent-reg stays at or below it.
 ENTREG_LAMS = (0.01, 0.1)
 IQLEARN_LAMS = (0.1, 0.5)
-GAIL_LAMS = (0.0, 0.01)  # GAIL's entropy cost (the lam of GAIL in Figures 2, 3)
+GAIL_LAMS = (0.0, 0.1)  # GAIL's entropy cost (the lam of GAIL in Figures 2, 3); 0.1 is the "catastrophic" point on T5-large
 GAMMA = 0.99  # the paper does not state IQLearn's discount for text; close to 1 as usual for episodic text
 # Online ratios of Figure 5 (Appendix A.1.2: alpha in {0, 0.1, 0.2}); alpha = 0 is offline IQLearn.
 ALPHAS = (0.0, 0.1, 0.2)
@@ -61,6 +61,7 @@ class Scale:
     gsm8k_subsets: tuple  # Figure 6
     xsum_subsets: tuple  # Figure 7
     temperatures: str  # Figures 4, 10
+    curve_every: int  # updates between points of the learning curves of Figures 7 and 12
     decoder_train: dict = field(default_factory=dict)  # overrides for the pretrained decoder (learning rate)
     table5_rows: tuple = TABLE5_ROWS
     kl_anneal_steps: int = 10_000
@@ -137,7 +138,10 @@ def fig6(scale: Scale) -> list[SuiteCell]:
 def fig7(scale: Scale) -> list[SuiteCell]:
     """XSUM subsets with learning curves: MLE, MLE ent-reg and IQLearn (overfitting on the smallest subsets)."""
     arms = [("mle", {}), ("mle_entreg", {"lam": 0.1}), ("iqlearn", {"lam": 0.1, "gamma": GAMMA})]
-    return [c for n in scale.xsum_subsets for c in cells(scale, "fig7", "xsum", arms, model=scale.t5, data={"train_subset": n})]
+    return [
+        c for n in scale.xsum_subsets
+        for c in cells(scale, "fig7", "xsum", arms, model=scale.t5, data={"train_subset": n}, train={"eval_every": scale.curve_every})
+    ]
 
 
 def fig8(scale: Scale) -> list[SuiteCell]:
@@ -150,7 +154,7 @@ def fig12(scale: Scale) -> list[SuiteCell]:
     """XSUM, GAIL with and without an MLE loss (mle_weight 1), learning curves of ROUGE-1 and length."""
     gail = {"lam": 0.0, "gamma": GAMMA, "kl_anneal_steps": scale.kl_anneal_steps}
     arms = [("gail", gail), ("gail_mle", gail | {"mle_weight": 1.0})]
-    return cells(scale, "fig12", "xsum", arms, model=scale.t5_large)
+    return cells(scale, "fig12", "xsum", arms, model=scale.t5_large, train={"eval_every": scale.curve_every})
 
 
 def table2(scale: Scale) -> list[SuiteCell]:
@@ -187,23 +191,25 @@ def text_grid(scale: Scale, figures=FIGURES) -> list[SuiteCell]:
 PAPER = Scale(
     name="paper", seeds=3, t5_sizes=("t5-base", "t5-large", "t5-xl"), t5="t5-base", t5_large="t5-large",
     decoder="smollm2-1.7b", table5_model="smollm2-1.7b", steps=20_000, mle_warmup=1_000, gail_mle_start=5_000,
-    train={"learning_rate": 1e-4, "warmup_steps": 2_000, "eval_every": 1_000, "samples_per_prompt": 4, "max_prompt": 512, "max_target": 128},
+    train={"learning_rate": 1e-4, "warmup_steps": 2_000, "eval_every": 2_000, "samples_per_prompt": 4, "max_prompt": 512, "max_target": 128},
     batch={"default": 32, "t5-xl": 16, "smollm2-1.7b": 16}, data={"eval_subset": 1000},
     decoder_steps=20_000, decoder_data={"eval_subset": 1000},
     gsm8k_subsets=(1000, 3000, 7473), xsum_subsets=(1000, 10_000, 100_000), temperatures="0,0.25,0.5,0.75,1",
+    curve_every=1_000,
     lengths={"gsm8k": {"max_prompt": 256, "max_target": 256}, "wmt22": {"max_prompt": 128, "max_target": 128}},
 )
 
 # Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 100 updates of 16 examples,
+# evaluated once at the end (learning curves only where a figure plots them),
 # a pretrained smollm2-135m fine-tuned for 10 updates at 1e-5 for the decoder-only figures, 3 seeds. The
 # single-T5 figures and Figure 12 use t5-tiny; Table 5 uses t5-tiny on 5 of its rows.
 MINI = Scale(
     name="mini", seeds=3, t5_sizes=("t5-tiny",), t5="t5-tiny", t5_large="t5-tiny", decoder="smollm2-135m",
     table5_model="t5-tiny", steps=100, mle_warmup=20, gail_mle_start=40,
-    train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 50, "samples_per_prompt": 4, "max_prompt": 64, "max_target": 32},
+    train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 0, "samples_per_prompt": 4, "max_prompt": 64, "max_target": 32},
     batch={"default": 16, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 16},
-    decoder_steps=10, decoder_data={"train_subset": 64, "eval_subset": 8}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "eval_every": 0, "samples_per_prompt": 2},
-    gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1",
+    decoder_steps=10, decoder_data={"train_subset": 64, "eval_subset": 8}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2},
+    gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1", curve_every=20,
     table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=50,
     lengths={"gsm8k": {"max_prompt": 96, "max_target": 96}},
 )

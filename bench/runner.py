@@ -118,11 +118,18 @@ def run_suite(name: str, *, filter_expr: str | None = None, force: bool = False,
     validate(entries)
     store = store or Store.open(name)
     finished = store.finished_cells()
-    todo = [e for e in entries if force or e.cell.hash not in finished]
-    summary = Summary(total=len(entries), skipped=len(entries) - len(todo))
+    # A cell may feed several figures (e.g. Table 2's MLE cells are Figure 2's); it runs once, tagged with the
+    # first figure that lists it, and the report places its run under every figure the suite lists it for.
+    todo, seen = [], set()
+    for entry in entries:
+        if entry.cell.hash not in seen and (force or entry.cell.hash not in finished):
+            todo.append(entry)
+        seen.add(entry.cell.hash)
+    unique = len({e.cell.hash for e in entries})
+    summary = Summary(total=unique, skipped=unique - len(todo))
     tty = sys.stderr.isatty()
     print(
-        f"suite {name}: {len(entries)} cells, {summary.skipped} already finished, {len(todo)} to run "
+        f"suite {name}: {unique} cells, {summary.skipped} already finished, {len(todo)} to run "
         f"(MLflow experiment {name!r} at {store.client.tracking_uri})",
         file=sys.stderr,
     )

@@ -12,7 +12,7 @@ from reports import fig11, sections, tables, text_cells
 from reports.htmlkit import table
 from reports.claims import Verdict, evaluate
 from reports.references import CLAIMS
-from reports.runs import RunRecord, load_histories
+from reports.runs import RunRecord, place, load_histories
 from tasks.text import TEXT_TASKS
 
 # section id -> (what renders it, figure tags whose cells it shows), in the paper's order. A
@@ -128,8 +128,7 @@ def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], ur
     metrics)`` gives metric histories to the learning-curve figures (default: read from ``uri``).
     """
     history = history or partial(load_histories, uri=uri)
-    wanted = {h for h, _ in expected}
-    runs = [r for r in runs if r.cell in wanted]
+    runs = place(runs, expected)
     done = {r.cell for r in runs}
     overview, sections = [], []
     for figure, (module, members) in FIGURES.items():

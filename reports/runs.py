@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -101,3 +101,15 @@ def load_histories(run_ids, metrics, uri: str | None = None) -> dict[str, dict[s
                 per_metric[metric] = sorted({m.step: m.value for m in points}.items())
         out[run_id] = per_metric
     return out
+
+
+def place(runs: list[RunRecord], expected: list[tuple[str, str]]) -> list[RunRecord]:
+    """The runs of a suite's cells, one record per figure that lists the cell (``expected``: (cell hash,
+    figure) pairs). A cell shared by figures runs once, tagged with one of them, and feeds each; runs
+    of cells the suite no longer lists are left out."""
+    figures: dict[str, list[str]] = {}
+    for cell, figure in expected:
+        figures.setdefault(cell, [])
+        if figure not in figures[cell]:
+            figures[cell].append(figure)
+    return [replace(r, figure=f) for r in runs for f in figures.get(r.cell, [])]

@@ -52,3 +52,14 @@ def test_text_cells_section_lists_each_cell_with_its_metrics(store_uri):
     assert "reward_corr" not in page  # reward correlations are not task metrics
     assert "No claim of the paper is checked on these cells." in page
     assert "both drawn from XSum" in page and "official test split" in page  # the data caveat reaches the provenance
+
+
+def test_a_shared_cell_feeds_every_figure_that_lists_it():
+    from reports.runs import RunRecord, place
+
+    def record(cell, figure):
+        return RunRecord(run_id=f"r-{cell}", cell=cell, figure=figure, params={}, tags={}, metrics={}, start_time=0)
+
+    runs = [record("a", "fig2"), record("b", "fig5"), record("gone", "fig2")]
+    placed = place(runs, [("a", "fig2"), ("a", "table2"), ("b", "fig5"), ("a", "fig2")])
+    assert sorted((r.cell, r.figure) for r in placed) == [("a", "fig2"), ("a", "table2"), ("b", "fig5")]

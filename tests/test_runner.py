@@ -149,3 +149,10 @@ def test_a_bad_cell_is_refused_before_any_training(cell, needle, store_uri, tiny
     err = capsys.readouterr().err.strip()
     assert needle in err and "cell toy_mdp(" in err and len(err.splitlines()) == 1
     assert runs_of(store_uri, "tiny") == []  # nothing ran, not even the good cells
+
+
+def test_a_cell_listed_by_two_figures_runs_once(store_uri, tiny_suite):
+    tiny_suite.append(SuiteCell(tiny_suite[0].cell, "fig11_sensitivity"))
+    summary = run_suite("tiny")
+    assert summary.total == 4 and len(summary.finished) == 4
+    assert len(runs_of(store_uri, "tiny")) == 4

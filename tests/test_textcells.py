@@ -114,3 +114,36 @@ def test_smoke_has_the_text_cells_when_data_is_there(monkeypatch):
     assert {e.cell.task for e in text} == {"gsm8k", "xsum", "tldr", "wmt22"}
     assert {e.cell.model for e in text} == {"t5-tiny", "dec-tiny"}
     assert {e.cell.algorithm for e in text} == {"mle", "mle_entreg", "iqlearn", "iqlearn_online", "gail", "gail_mle"}
+
+
+def test_generated_task_evaluates_with_temperatures_beam_and_calculator(store_uri):
+    """arith needs no data: the evaluation options of Figures 4, 7, 10 and Table 5 on a real trained cell."""
+    import bench  # noqa: F401
+    from bench.registry import MODELS, TASKS
+
+    model, task = MODELS.build("t5-tiny"), TASKS.build("arith", steps=1, train_size=64, test_size=8)
+    train = TINY_TRAIN | {"max_prompt": 32, "max_target": 24, "eval_temperatures": "0,1", "eval_beam_size": 2}
+    reports = list(fit(model, task, Objective(mle.loss), seed=0, data={"eval_subset": 4}, train=train))
+    assert [r.step for r in reports] == [2, 4] and reports[-1].final
+    metrics = reports[-1].metrics
+    for name in ("accuracy", "accuracy_calculator"):
+        for key in (f"eval/{name}", f"eval_temperature/0/{name}", f"eval_temperature/1/{name}", f"eval_beam/{name}"):
+            assert 0 <= metrics[key] <= 100, key
+        assert metrics[f"eval/curve_drop/{name}"] >= 0
+    assert set(reports[0].metrics) >= {"eval_curve/accuracy", "eval_curve/accuracy_calculator", "eval_curve/mean_length", "train/nll"}
+
+
+@pytest.mark.parametrize("text", ["0,-1", "hot"])
+def test_bad_eval_temperatures_name_the_option(text):
+    from bench.textcells import temperatures
+
+    with pytest.raises(BenchError, match="train.eval_temperatures"):
+        temperatures(text)
+
+
+def test_curve_drop_is_the_fall_from_the_best_point():
+    from bench.textcells import curve_drop
+
+    assert curve_drop([10.0, 30.0, 20.0], 15.0) == 15.0
+    assert curve_drop([10.0, 12.0], 20.0) == 0.0
+    assert curve_drop([], 5.0) == 0.0
