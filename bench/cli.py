@@ -48,16 +48,15 @@ def _list() -> int:
 
 def _dry_run(suite: str, entries) -> int:
     """The cells that would run, and per figure their count and estimated device-hours (bench/estimate.py)."""
+    from bench.cells import SuiteCell
     from bench.estimate import by_figure
 
-    figures = by_figure(entries)
-    print(f"suite {suite}: {len(entries)} cells")
+    unique = list({e.cell.hash: e for e in entries}.values())
+    figures, total = by_figure(entries), by_figure([SuiteCell(e.cell, "total") for e in unique])["total"] if unique else None
+    print(f"suite {suite}: {len(unique)} cells" + (f" ({len(entries) - len(unique)} of them feed two figures)" if len(unique) < len(entries) else ""))
     print(f"  {'figure':<18} {'cells':>6} {'CPU h':>8} {'accel. h':>9}   (estimates of training time, see bench/estimate.py)")
-    for figure, row in figures.items():
+    for figure, row in list(figures.items()) + ([("total", total)] if total else []):
         print(f"  {figure:<18} {row['cells']:>6} {row['cpu_hours']:>8.2f} {row['accelerator_hours']:>9.1f}")
-    total_cpu = sum(r["cpu_hours"] for r in figures.values())
-    total_acc = sum(r["accelerator_hours"] for r in figures.values())
-    print(f"  {'total':<18} {len(entries):>6} {total_cpu:>8.2f} {total_acc:>9.1f}")
     for entry in entries:
         print(f"  {entry.cell.hash}  {entry.figure:<18} {entry.cell.model:<14} {entry.cell.label()}")
     return 0

@@ -76,13 +76,16 @@ def _arm_train(scale: Scale, algorithm: str, model: str, steps: int | None = Non
 
 
 def cells(scale: Scale, figure: str, task: str, arms, *, model: str, data: dict | None = None, train: dict | None = None,
-          steps: int | None = None) -> list[SuiteCell]:
+          steps: int | None = None, task_options: dict | None = None) -> list[SuiteCell]:
     """``arms`` x seeds of one task and model; every cell carries the scale's training settings."""
     out = []
     for (algorithm, hparams), seed in product(arms, range(scale.seeds)):
         settings = scale.train | scale.lengths.get(task, {}) | _arm_train(scale, algorithm, model, steps) | (train or {})
         out.append(SuiteCell(
-            Cell.make(task, algorithm, model=model, seed=seed, hparams=hparams, data=scale.data | (data or {}), train=settings),
+            Cell.make(
+                task, algorithm, model=model, seed=seed, task_options=task_options or {}, hparams=hparams,
+                data=scale.data | (data or {}), train=settings,
+            ),
             figure,
         ))
     return out
@@ -179,6 +182,35 @@ def table5(scale: Scale) -> list[SuiteCell]:
 
 FIGURES = (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig12, table2, table5)
 
+# Section 3.3.2 on the synthetic arith task: "both datasets with longer targets and smaller datasets show
+# stronger task performance gains for IRL". MLE vs IQLearn (two lams) on t5-tiny with one fixed training
+# budget, swept along two axes through a centre point (2 steps, 2000 problems): target length (1, 2, 4, 8
+# steps of arithmetic) and dataset size (500, 2000, 8000 problems). Every problem set is drawn from the
+# same 8000-problem pool of its length (same seed), so a smaller set is a subset of a larger one.
+ARITH_LENGTHS = (1, 2, 4, 8)
+ARITH_SIZES = (500, 2000, 8000)
+ARITH_CENTRE = (2, 2000)
+ARITH_LAMS = (0.1, 0.5)
+ARITH_TARGET_TOKENS = {1: 32, 2: 64, 4: 112, 8: 208}  # median answers: 23, 44, 89, 184 tokens (512-entry BPE)
+ARITH_TRAIN = {
+    "batch_size": 32, "learning_rate": 3e-3, "warmup_steps": 50, "eval_every": 0, "samples_per_prompt": 4,
+    "max_prompt": 80, "eval_temperatures": "0",
+}
+ARITH_STEPS = 300
+
+
+def arith_ablation(scale: Scale) -> list[SuiteCell]:
+    arms = [("mle", {})] + [("iqlearn", {"lam": lam, "gamma": GAMMA}) for lam in ARITH_LAMS]
+    points = [(k, ARITH_CENTRE[1]) for k in ARITH_LENGTHS] + [(ARITH_CENTRE[0], n) for n in ARITH_SIZES if n != ARITH_CENTRE[1]]
+    return [
+        c for k, n in points
+        for c in cells(
+            scale, "arith", "arith", arms, model=scale.t5, steps=ARITH_STEPS,
+            task_options={"steps": k, "train_size": max(ARITH_SIZES), "test_size": 200},
+            data={"train_subset": n, "eval_subset": 100}, train=ARITH_TRAIN | {"max_target": ARITH_TARGET_TOKENS[k]},
+        )
+    ]
+
 
 def text_grid(scale: Scale, figures=FIGURES) -> list[SuiteCell]:
     return [c for figure in figures for c in figure(scale)]
@@ -199,7 +231,7 @@ PAPER = Scale(
     lengths={"gsm8k": {"max_prompt": 256, "max_target": 256}, "wmt22": {"max_prompt": 128, "max_target": 128}},
 )
 
-# Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 100 updates of 16 examples,
+# Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 100 updates of 8 examples,
 # evaluated once at the end (learning curves only where a figure plots them),
 # a pretrained smollm2-135m fine-tuned for 10 updates at 1e-5 for the decoder-only figures, 3 seeds. The
 # single-T5 figures and Figure 12 use t5-tiny; Table 5 uses t5-tiny on 5 of its rows.
@@ -207,9 +239,9 @@ MINI = Scale(
     name="mini", seeds=3, t5_sizes=("t5-tiny",), t5="t5-tiny", t5_large="t5-tiny", decoder="smollm2-135m",
     table5_model="t5-tiny", steps=100, mle_warmup=20, gail_mle_start=40,
     train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 0, "samples_per_prompt": 4, "max_prompt": 64, "max_target": 32},
-    batch={"default": 16, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 16},
+    batch={"default": 8, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 16},
     decoder_steps=10, decoder_data={"train_subset": 64, "eval_subset": 8}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2},
     gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1", curve_every=20,
     table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=50,
-    lengths={"gsm8k": {"max_prompt": 96, "max_target": 96}},
+    lengths={"gsm8k": {"max_prompt": 64, "max_target": 64}},
 )

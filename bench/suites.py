@@ -136,8 +136,8 @@ def paper() -> list[SuiteCell]:
     return grids.text_grid(grids.PAPER) + _paper_fig11()
 
 
-@SUITES.register("mini", "the paper's figures at laptop scale: t5-tiny, briefly fine-tuned smollm2-135m, data subsets, 3 seeds (about 1 hour on 2 CPU cores)")
+@SUITES.register("mini", "the paper's figures at laptop scale: t5-tiny, briefly fine-tuned smollm2-135m, data subsets, 3 seeds; plus the arith ablation of Section 3.3.2 (2 CPU cores: hours)")
 def mini() -> list[SuiteCell]:
     from bench import grids
 
-    return grids.text_grid(grids.MINI) + fig11_cells(seeds=20, steps=1000)
+    return grids.text_grid(grids.MINI, grids.FIGURES + (grids.arith_ablation,)) + fig11_cells(seeds=20, steps=1000)

@@ -77,6 +77,11 @@ class Verdict:
     def measured(self) -> str:
         if self.diff is None:
             return "-"
+        if isinstance(self.claim, Interaction):
+            return (
+                f"{self.claim.effect_label}: {self.values_a[0]:+.3f} ({self.claim.a.label}) vs {self.values_b[0]:+.3f} "
+                f"({self.claim.c.label}); difference {self.diff:+.3f} [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}] (Welch p={self.p_value:.2g})"
+            )
         (ma, la, ha), (mb, lb, hb) = mean_ci(self.values_a), mean_ci(self.values_b)
         return (
             f"{self.claim.a.label} {ma:.3f} [{la:.3f}, {ha:.3f}] vs {self.claim.b.label} {mb:.3f} [{lb:.3f}, {hb:.3f}]; "
@@ -161,8 +166,58 @@ def strata(claim: Claim, a: list[RunRecord], b: list[RunRecord], metric: str) ->
     return {k: v for k, v in sorted(groups.items(), key=lambda kv: str(kv[0])) if v[0] and v[1]}
 
 
+@dataclass(frozen=True)
+class Interaction:
+    """An effect that is larger in one condition than in another (a difference in differences):
+
+        (mean(a) - mean(b)) - (mean(c) - mean(d)) > margin
+
+    e.g. IQLearn's gain over MLE (a over b) on long targets against the same gain (c over d) on
+    short ones. The four arms are independent sets of seeds, so the interval is Welch's over four
+    variance terms: se^2 = s_a^2/n_a + s_b^2/n_b + s_c^2/n_c + s_d^2/n_d. pass / fail /
+    inconclusive against the margin as for ``greater``.
+    """
+
+    id: str
+    figure: str
+    text: str
+    metric: str
+    effect_label: str  # what a - b measures, e.g. "IQLearn - MLE"
+    a: Arm
+    b: Arm
+    c: Arm
+    d: Arm
+    margin: float = 0.0
+    min_seeds: int = 3
+    reference: str = ""
+
+
+def evaluate_interaction(claim: Interaction, runs: list[RunRecord]) -> Verdict:
+    values = [arm_values(arm, claim.metric, runs) for arm in (claim.a, claim.b, claim.c, claim.d)]
+    if not all(values):
+        missing = " and ".join(arm.label for arm, v in zip((claim.a, claim.b, claim.c, claim.d), values) if not v)
+        return Verdict(claim, "not run", detail=f"no finished runs for {missing}")
+    seeds = min(map(len, values))
+    if seeds < 2:
+        return Verdict(claim, "inconclusive", detail="a confidence interval needs at least 2 seeds per arm")
+    a, b, c, d = values
+    # (a - b) - (c - d) is twice the mean over the two "strata" (a, b) and (d, c): the stratified Welch
+    # interval of that mean, doubled, is the interval of the interaction (same variance terms and df).
+    half_diff, lo, hi, p = stratified_difference_ci([(a, b), (d, c)])
+    effects = [sum(a) / len(a) - sum(b) / len(b)], [sum(c) / len(c) - sum(d) / len(d)]
+    verdict = Verdict(claim, "inconclusive", *effects, 2 * half_diff, (2 * lo, 2 * hi), p)
+    if seeds < claim.min_seeds:
+        verdict.detail = f"only {seeds} seeds in an arm, the claim needs {claim.min_seeds}"
+    else:
+        verdict.verdict = "pass" if 2 * lo > claim.margin else "fail" if 2 * hi < claim.margin else "inconclusive"
+        verdict.detail = f"95% CI of the difference in differences vs the margin {claim.margin:+.3f}"
+    return verdict
+
+
 # ------------------------------------------------------------------------------------- verdicts
-def evaluate(claim: Claim, runs: list[RunRecord]) -> Verdict:
+def evaluate(claim: Claim | Interaction, runs: list[RunRecord]) -> Verdict:
+    if isinstance(claim, Interaction):
+        return evaluate_interaction(claim, runs)
     runs_a, runs_b, metric, notes = select(claim, runs)
     verdict = _judge(claim, runs_a, runs_b, metric)
     if notes:

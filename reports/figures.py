@@ -69,12 +69,17 @@ class Tradeoff:
 
 @dataclass(frozen=True)
 class Sweep:
+    """y against x per series. With ``baseline`` (a ``where`` selecting a reference arm, e.g. MLE) each
+    series is drawn as its gain over that arm at the same x: mean(series) - mean(baseline), with
+    the error bar sqrt(sem_series^2 + sem_baseline^2); the baseline itself is not drawn."""
+
     panels: tuple
     x: str  # a numeric param, or "*": the number in the panel metric's name
     xlabel: str
     series: tuple = ("method",)
     split: tuple = ("task", "model")
     xscale: str = "linear"
+    baseline: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -232,12 +237,23 @@ def sweep_points(plot: Sweep, panel: Panel, run: RunRecord) -> list[tuple[float,
 
 
 def sweep_rows(plot: Sweep, panel: Panel, runs: list[RunRecord]) -> dict:
-    """(series, x) -> y Stat over seeds."""
-    groups = defaultdict(list)
+    """(series, x) -> y Stat over seeds; with a baseline, the gain over it (Sweep's docstring)."""
+    groups, reference = defaultdict(list), defaultdict(list)
     for r in selected(runs, panel.where):
+        is_baseline = plot.baseline is not None and r.matches(plot.baseline)
         for x, y in sweep_points(plot, panel, r):
-            groups[(group_key(r, plot.series), x)].append(y)
-    return {k: stat(v) for k, v in groups.items()}
+            if is_baseline:
+                reference[x].append(y)
+            else:
+                groups[(group_key(r, plot.series), x)].append(y)
+    if plot.baseline is None:
+        return {k: stat(v) for k, v in groups.items()}
+    return {(series, x): gain(stat(v), stat(reference[x])) for (series, x), v in groups.items() if reference.get(x)}
+
+
+def gain(a: Stat, b: Stat) -> Stat:
+    """a - b with the standard error of a difference of independent means, sqrt(sem_a^2 + sem_b^2)."""
+    return Stat(a.mean - b.mean, math.sqrt(a.sem**2 + b.sem**2), min(a.n, b.n))
 
 
 def hline_rows(plot: Sweep, panel: Panel, runs: list[RunRecord]) -> dict:

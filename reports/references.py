@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reports.claims import Arm, Claim
+from reports.claims import Arm, Claim, Interaction
 
 PAPER_SEEDS = 3
 NON_INFERIOR_ACCURACY = -1.0  # GSM8k accuracy points
@@ -297,4 +297,37 @@ TABLE5 = (
 TABLE5_TOLERANCE = 1.0
 
 
-CLAIMS: list[Claim] = _fig11_claims("relaxed") + _fig11_claims("original") + _text_claims()
+# ------------------------------------------------------------------------- Section 3.3.2 on arith
+_PAPER_3_3_2 = "3.3.2: 'both datasets with longer targets and smaller datasets show stronger task performance gains for IRL'"
+
+
+def _arith_arm(label: str, algorithm: str, steps: int, size: int) -> Arm:
+    where = {"figure": "arith", "algorithm": algorithm, "task.steps": steps, "data.train_subset": size}
+    return Arm(label, where | ({"hp.lam": 0.1} if algorithm == "iqlearn" else {}))
+
+
+def _arith_claims() -> list[Interaction]:
+    """IQLearn (lam 0.1) minus MLE, accuracy with the calculator: larger on 8-step than on 1-step problems
+    (2000 training problems), and larger with 500 than with 8000 training problems (2-step problems)."""
+    metric, effect = "eval/accuracy_calculator", "IQLearn (λ=0.1) − MLE accuracy"
+    return [
+        Interaction(
+            "arith.gain_grows_with_target_length", "arith",
+            "IQLearn's accuracy gain over MLE is larger on 8-step than on 1-step problems (2000 training problems)",
+            metric, effect,
+            _arith_arm("8 steps", "iqlearn", 8, 2000), _arith_arm("8 steps, MLE", "mle", 8, 2000),
+            _arith_arm("1 step", "iqlearn", 1, 2000), _arith_arm("1 step, MLE", "mle", 1, 2000),
+            reference=_PAPER_3_3_2,
+        ),
+        Interaction(
+            "arith.gain_grows_as_data_shrinks", "arith",
+            "IQLearn's accuracy gain over MLE is larger with 500 than with 8000 training problems (2-step problems)",
+            metric, effect,
+            _arith_arm("500 problems", "iqlearn", 2, 500), _arith_arm("500 problems, MLE", "mle", 2, 500),
+            _arith_arm("8000 problems", "iqlearn", 2, 8000), _arith_arm("8000 problems, MLE", "mle", 2, 8000),
+            reference=_PAPER_3_3_2,
+        ),
+    ]
+
+
+CLAIMS: list[Claim | Interaction] = _fig11_claims("relaxed") + _fig11_claims("original") + _text_claims() + _arith_claims()

@@ -123,4 +123,27 @@ FIG12 = FigureSection(
     ),),
 )
 
-SECTIONS = (FIG2, FIG3, FIG4, FIG5, FIG6, FIG7, FIG8, FIG9, FIG10, FIG12)
+
+
+_GAIN = "IQLearn accuracy gain over MLE (points)"
+_ARITH_WHERE = {"algorithm": "iqlearn"}
+
+ARITH = FigureSection(
+    "arith", "Section 3.3.2 on arith: IQLearn's accuracy gain over MLE vs target length and dataset size (t5-tiny)",
+    "Both datasets with longer targets and smaller datasets show stronger task performance gains for IRL (Section 3.3.2).",
+    ("arith",),
+    tuple(
+        Sweep(
+            (Panel(metric, title, where | {"algorithm": ("mle", "iqlearn")}),),
+            x, xlabel, series=("algorithm", "hp.lam"), split=("task",), baseline={"algorithm": "mle"}, xscale=scale,
+        )
+        for metric, title in (("eval/accuracy_calculator", "accuracy with calculator"),)
+        for x, xlabel, where, scale in (
+            ("task.steps", "arithmetic steps per problem (target length)", {"data.train_subset": 2000}, "linear"),
+            ("data.train_subset", "training problems", {"task.steps": 2}, "log"),
+        )
+    ),
+)
+
+
+SECTIONS = (FIG2, FIG3, FIG4, FIG5, FIG6, FIG7, FIG8, FIG9, FIG10, FIG12, ARITH)

@@ -86,7 +86,9 @@ def test_cell_costs_follow_table_1_and_its_proxies():
 def test_dry_run_prints_cells_and_hours_per_figure(capsys):
     assert main(["run", "--suite", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"suite paper: {len(SUITES.build('paper'))} cells")
+    entries = SUITES.build("paper")
+    unique = len({e.cell.hash for e in entries})
+    assert out.startswith(f"suite paper: {unique} cells ({len(entries) - unique} of them feed two figures)")
     for figure in TEXT_FIGURES:
         assert f"\n  {figure} " in out
     total = next(line for line in out.splitlines() if line.strip().startswith("total"))

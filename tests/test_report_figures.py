@@ -18,7 +18,7 @@ _ids = itertools.count()
 
 def run(figure: str, seed: int = 0, metrics: dict | None = None, **params) -> RunRecord:
     """A finished run as the report reads it; ``hp_lam=0.1`` stands for the param hp.lam."""
-    flat = {k.replace("_", ".", 1) if k.startswith(("hp_", "data_", "profile_")) else k: str(v) for k, v in params.items()}
+    flat = {k.replace("_", ".", 1) if k.startswith(("hp_", "data_", "profile_", "task_")) else k: str(v) for k, v in params.items()}
     i = next(_ids)
     return RunRecord(f"run{i:04d}", f"cell{i:04d}", figure, flat | {"seed": str(seed)}, {}, dict(metrics or {}), i)
 
@@ -60,8 +60,21 @@ def temperature_runs(iqlearn_gain_at_zero: float) -> list[RunRecord]:
     return runs
 
 
+def arith_runs(long_gain: float, small_gain: float) -> list[RunRecord]:
+    """The arith ablation: MLE and IQLearn (lam 0.1, 0.5); IQLearn gains ``long_gain`` points on 8-step problems,
+    ``small_gain`` with 500 problems, and 1 point elsewhere."""
+    runs = []
+    points = [(k, 2000) for k in (1, 2, 4, 8)] + [(2, 500), (2, 8000)]
+    for (steps, size), (algorithm, lam), s in itertools.product(points, (("mle", None), ("iqlearn", 0.1), ("iqlearn", 0.5)), range(3)):
+        gain = 0.0 if lam is None else long_gain if steps == 8 else small_gain if size == 500 else 1.0
+        runs.append(run("arith", s, {"eval/accuracy_calculator": 30 - 3 * steps + gain + 0.2 * s}, task="arith", model="t5-tiny",
+                        algorithm=algorithm, task_steps=steps, data_train_subset=size, **({"hp_lam": lam} if lam else {})))
+    return runs
+
+
 def all_runs() -> list[RunRecord]:
-    runs = tradeoff_runs("fig2", "gsm8k", ("accuracy", "accuracy_calculator"), better=2.0)
+    runs = arith_runs(long_gain=6.0, small_gain=5.0)
+    runs += tradeoff_runs("fig2", "gsm8k", ("accuracy", "accuracy_calculator"), better=2.0)
     runs += tradeoff_runs("fig3", "xsum", ("rouge1", "rouge2", "rougeLsum"), better=2.0)
     runs += temperature_runs(5.0)
     for alpha, s in itertools.product((0.0, 0.1, 0.2), range(3)):  # fig5
@@ -107,14 +120,14 @@ def test_every_claim_has_a_unique_id_and_names_a_section():
     assert len(ids) == len(set(ids))
     for claim in references.CLAIMS:
         assert claim.figure in html.FIGURES, claim.id
-        assert claim.kind in ("greater", "equivalent") and claim.a.where.get("figure") and claim.b.where.get("figure")
+        assert getattr(claim, "kind", "greater") in ("greater", "equivalent") and claim.a.where.get("figure") and claim.b.where.get("figure")
         if not claim.id.startswith("fig11"):
             assert claim.min_seeds == 3, claim.id
     assert {c.figure for c in references.CLAIMS} >= {f"fig{i}" for i in range(2, 13)} | {"table2", "table5"}
 
 
 def test_sections_follow_the_papers_order():
-    assert list(html.FIGURES) == [f"fig{i}" for i in range(2, 13)] + ["table1", "table2", "table5", "text-smoke"]
+    assert list(html.FIGURES) == [f"fig{i}" for i in range(2, 13)] + ["table1", "table2", "table5", "arith", "text-smoke"]
 
 
 def test_synthetic_results_give_the_expected_verdicts():
@@ -137,6 +150,22 @@ def test_synthetic_results_give_the_expected_verdicts():
     assert got["fig8.correlation_grows_with_lambda_bleu"] == "pass"
     assert got["fig12.gail_drifts_longer"] == "pass" and got["fig12.mle_loss_keeps_rouge1"] == "pass"
     assert got["table2.tldr.rouge1"] == "not run"
+    assert got["arith.gain_grows_with_target_length"] == "pass" and got["arith.gain_grows_as_data_shrinks"] == "pass"
+
+
+def test_arith_interactions_fail_when_the_gain_shrinks_and_the_plot_shows_gains_over_mle():
+    flat = arith_runs(long_gain=-4.0, small_gain=1.0)
+    got = verdicts(flat, "arith")
+    assert got["arith.gain_grows_with_target_length"] == "fail"  # 8 steps: -4 vs 1 step: +1
+    assert got["arith.gain_grows_as_data_shrinks"] == "inconclusive"  # +1 vs +1
+    v = {v.claim.id: v for v in html.verdicts_for(flat, "arith")}["arith.gain_grows_with_target_length"]
+    assert v.diff == pytest.approx(-5.0) and "IQLearn (λ=0.1) − MLE accuracy: -4.000" in v.measured()
+    plot = sections.ARITH.plots[0]
+    rows = sweep_rows(plot, plot.panels[0], flat)
+    assert {x for (_, x) in rows} == {1.0, 2.0, 4.0, 8.0}  # every length at 2000 problems, MLE itself not drawn
+    assert rows[(("IQLearn", 0.1), 8.0)].mean == pytest.approx(-4.0)
+    assert rows[(("IQLearn", 0.1), 2.0)].mean == pytest.approx(1.0)
+    assert verdicts([r for r in flat if r.params["algorithm"] == "mle"], "arith")["arith.gain_grows_as_data_shrinks"] == "not run"
 
 
 def test_a_clearly_worse_arm_fails_and_a_missing_one_is_not_run():
