@@ -231,17 +231,17 @@ PAPER = Scale(
     lengths={"gsm8k": {"max_prompt": 256, "max_target": 256}, "wmt22": {"max_prompt": 128, "max_target": 128}},
 )
 
-# Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 100 updates of 8 examples,
+# Laptop scale: t5-tiny from scratch (learning rate 1e-3, as the smoke cells), 60 updates of 8 examples,
 # evaluated once at the end (learning curves only where a figure plots them),
-# a pretrained smollm2-135m fine-tuned for 10 updates at 1e-5 for the decoder-only figures, 3 seeds. The
+# a pretrained smollm2-135m fine-tuned for 6 updates at 1e-5 for the decoder-only figures, 3 seeds. The
 # single-T5 figures and Figure 12 use t5-tiny; Table 5 uses t5-tiny on 5 of its rows.
 MINI = Scale(
     name="mini", seeds=3, t5_sizes=("t5-tiny",), t5="t5-tiny", t5_large="t5-tiny", decoder="smollm2-135m",
-    table5_model="t5-tiny", steps=100, mle_warmup=20, gail_mle_start=40,
-    train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 0, "samples_per_prompt": 4, "max_prompt": 64, "max_target": 32},
-    batch={"default": 8, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 16},
-    decoder_steps=10, decoder_data={"train_subset": 64, "eval_subset": 8}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2},
-    gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1", curve_every=20,
-    table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=50,
+    table5_model="t5-tiny", steps=60, mle_warmup=12, gail_mle_start=24,
+    train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 0, "samples_per_prompt": 3, "max_prompt": 64, "max_target": 32},
+    batch={"default": 8, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 12},
+    decoder_steps=6, decoder_data={"train_subset": 64, "eval_subset": 6}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2},
+    gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1", curve_every=15,
+    table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=30,
     lengths={"gsm8k": {"max_prompt": 64, "max_target": 64}},
 )
