@@ -92,31 +92,37 @@ def text_arms(lam: float = 0.1, gamma: float = 0.99, alpha: float = 0.2, kl_anne
 MLE_FIRST = ("iqlearn", "iqlearn_online", "gail", "gail_mle")
 
 
-def text_smoke_cells(figure: str = "text-smoke") -> list[SuiteCell]:
+def text_smoke_cells(figure: str = "text-smoke", tasks=TEXT_SMOKE_TASKS) -> list[SuiteCell]:
+    """Every algorithm on each of ``tasks`` (t5-tiny), and one dec-tiny MLE cell on the first."""
     steps = TEXT_SMOKE_TRAIN["steps"]
 
     def cell(task, algorithm, hparams, model="t5-tiny"):
         warmup = {"mle_warmup_steps": 10, "steps": steps - 10} if algorithm in MLE_FIRST else {}
+        options = ARITH_SMOKE_TASK if task == "arith" else {}
         return SuiteCell(
             Cell.make(
-                task, algorithm, model=model, seed=0, hparams=hparams, data=TEXT_SMOKE_DATA,
+                task, algorithm, model=model, seed=0, task_options=options, hparams=hparams, data=TEXT_SMOKE_DATA,
                 train=TEXT_SMOKE_TRAIN | TEXT_SMOKE_LENGTHS.get(task, {}) | warmup,
             ),
             figure,
         )
 
-    cells = [cell(task, algorithm, hparams) for task, (algorithm, hparams) in product(TEXT_SMOKE_TASKS, text_arms(kl_anneal_steps=10))]
-    return cells + [cell("gsm8k", "mle", {}, model="dec-tiny")]
+    cells = [cell(task, algorithm, hparams) for task, (algorithm, hparams) in product(tasks, text_arms(kl_anneal_steps=10))]
+    return cells + [cell(tasks[0], "mle", {}, model="dec-tiny")]
+
+
+# The generated arith task needs no data, so these cells run everywhere, even without BENCH_DATA_DIR.
+ARITH_SMOKE_TASK = {"steps": 1, "train_size": 200, "test_size": 16}
 
 
 @SUITES.register(
     "smoke",
-    "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm, plus, only when BENCH_DATA_DIR is set, the "
-    "text-smoke cells (4 text tasks x every algorithm on t5-tiny, one dec-tiny cell); the CI suite",
+    "CPU, minutes: Figure 11 (toy MDP) at 20 seeds per arm, every algorithm on the generated arith task, and, "
+    "when BENCH_DATA_DIR is set, on the 4 text tasks (t5-tiny, one dec-tiny cell each); the CI suite",
 )
 def smoke() -> list[SuiteCell]:
-    cells = fig11_cells(seeds=20, steps=1000)
-    if os.environ.get("BENCH_DATA_DIR"):  # without local data the toy cells still run; text cells need it
+    cells = fig11_cells(seeds=20, steps=1000) + text_smoke_cells(tasks=("arith",))
+    if os.environ.get("BENCH_DATA_DIR"):  # the four paper tasks read local data; without it the rest still runs
         cells += text_smoke_cells()
     return cells
 

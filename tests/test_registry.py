@@ -58,14 +58,14 @@ def test_clear_and_restore():
 def test_bench_list_prints_every_registry(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for line in ("tasks:", "toy_mdp", "algorithms:", "iqlearn_online", "mle", "model presets:", "tabular", "suites:", "smoke", "paper"):
+    for line in ("tasks:", "toy_mdp", "algorithms:", "iqlearn_online", "mle", "model presets:", "tabular", "suites:", "smoke", "mini", "paper"):
         assert line in out
 
 
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["run", "--suite", "nope"], "unknown suite 'nope'; valid suites: paper, smoke"),
+        (["run", "--suite", "nope"], "unknown suite 'nope'; valid suites: mini, paper, smoke"),
         (["check", "--suite", "nope"], "unknown suite 'nope'"),
         (["report", "--suite", "nope"], "unknown suite 'nope'"),
     ],

@@ -105,13 +105,14 @@ def test_without_a_data_dir_text_cells_say_how_to_get_data(monkeypatch):
     model, task = MODELS.build("t5-tiny"), TASKS.build("wmt22")
     with pytest.raises(BenchError, match="set BENCH_DATA_DIR"):
         next(fit(model, task, Objective(mle.loss), seed=0, data=TINY_DATA, train=TINY_TRAIN))
-    assert {e.figure for e in smoke()} == {"fig11"}  # the toy cells still run for newcomers
+    # newcomers without data still get the toy cells and every algorithm on the generated arith task
+    assert {(e.figure, e.cell.task) for e in smoke()} == {("fig11", "toy_mdp"), ("text-smoke", "arith")}
 
 
 def test_smoke_has_the_text_cells_when_data_is_there(monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", "/anywhere")
     text = [e for e in smoke() if e.figure == "text-smoke"]
-    assert {e.cell.task for e in text} == {"gsm8k", "xsum", "tldr", "wmt22"}
+    assert {e.cell.task for e in text} == {"arith", "gsm8k", "xsum", "tldr", "wmt22"}
     assert {e.cell.model for e in text} == {"t5-tiny", "dec-tiny"}
     assert {e.cell.algorithm for e in text} == {"mle", "mle_entreg", "iqlearn", "iqlearn_online", "gail", "gail_mle"}
 
