@@ -306,26 +306,29 @@ def _arith_arm(label: str, algorithm: str, steps: int, size: int) -> Arm:
     return Arm(label, where | ({"hp.lam": 0.1} if algorithm == "iqlearn" else {}))
 
 
+def _arith_gain_claim(name: str, text: str, larger: tuple[str, int, int], smaller: tuple[str, int, int]) -> Interaction:
+    """IQLearn (lam 0.1) minus MLE accuracy with the calculator, larger at ``larger`` = (label, steps, size)
+    than at ``smaller``."""
+    (label_a, *at_a), (label_c, *at_c) = larger, smaller
+    return Interaction(
+        f"arith.{name}", "arith", text, "eval/accuracy_calculator", "IQLearn (λ=0.1) − MLE accuracy",
+        _arith_arm(label_a, "iqlearn", *at_a), _arith_arm(f"{label_a}, MLE", "mle", *at_a),
+        _arith_arm(label_c, "iqlearn", *at_c), _arith_arm(f"{label_c}, MLE", "mle", *at_c),
+        reference=_PAPER_3_3_2,
+    )
+
+
 def _arith_claims() -> list[Interaction]:
-    """IQLearn (lam 0.1) minus MLE, accuracy with the calculator: larger on 8-step than on 1-step problems
-    (2000 training problems), and larger with 500 than with 8000 training problems (2-step problems)."""
-    metric, effect = "eval/accuracy_calculator", "IQLearn (λ=0.1) − MLE accuracy"
     return [
-        Interaction(
-            "arith.gain_grows_with_target_length", "arith",
+        _arith_gain_claim(
+            "gain_grows_with_target_length",
             "IQLearn's accuracy gain over MLE is larger on 8-step than on 1-step problems (2000 training problems)",
-            metric, effect,
-            _arith_arm("8 steps", "iqlearn", 8, 2000), _arith_arm("8 steps, MLE", "mle", 8, 2000),
-            _arith_arm("1 step", "iqlearn", 1, 2000), _arith_arm("1 step, MLE", "mle", 1, 2000),
-            reference=_PAPER_3_3_2,
+            ("8 steps", 8, 2000), ("1 step", 1, 2000),
         ),
-        Interaction(
-            "arith.gain_grows_as_data_shrinks", "arith",
+        _arith_gain_claim(
+            "gain_grows_as_data_shrinks",
             "IQLearn's accuracy gain over MLE is larger with 500 than with 8000 training problems (2-step problems)",
-            metric, effect,
-            _arith_arm("500 problems", "iqlearn", 2, 500), _arith_arm("500 problems, MLE", "mle", 2, 500),
-            _arith_arm("8000 problems", "iqlearn", 2, 8000), _arith_arm("8000 problems, MLE", "mle", 2, 8000),
-            reference=_PAPER_3_3_2,
+            ("500 problems", 2, 500), ("8000 problems", 2, 8000),
         ),
     ]
 
