@@ -33,20 +33,27 @@ from __future__ import annotations
 
 import jax
 
-from algorithms.transitions import Transitions, from_sequence, log_prob, masked_mean, soft_value, td_residual
+from algorithms.transitions import Transitions, TokenTransitions, batch_log_prob, from_sequence, masked_mean, td_residual, values_of
 
 ONLINE_FORMS = ("relaxed", "original")
 
 
-def reward(batch: Transitions, *, gamma: float) -> jax.Array:
+Batch = Transitions | TokenTransitions
+
+
+def reward(batch: Batch, *, gamma: float) -> jax.Array:
     """The reward IQLearn implies for each transition: r_t = Q(s_t, a_t) - gamma V(s_{t+1})."""
     return td_residual(batch, gamma)
 
 
-def offline_loss(expert: Transitions, *, lam: float, gamma: float) -> jax.Array:
-    """Eq. 14: E_E[lam (V(s) + log pi(a|s) - gamma V(s'))^2 - log pi(a|s)]."""
+def offline_loss(expert: Batch, *, lam: float, gamma: float) -> jax.Array:
+    """Eq. 14: E_E[lam (V(s) + log pi(a|s) - gamma V(s'))^2 - log pi(a|s)].
+
+    On token sequences (``TokenTransitions`` from ``from_sequence``) r and log pi are read from
+    the same per-position q(s, a) and V(s) as MLE's log pi: one logsumexp per position serves
+    log pi(a|s), V(s) and V(s'), so the update costs what MLE's does plus O(B T) arithmetic."""
     r = td_residual(expert, gamma)
-    return masked_mean(lam * r**2 - log_prob(expert.logits, expert.actions), expert.mask)
+    return masked_mean(lam * r**2 - batch_log_prob(expert), expert.mask)
 
 
 def loss(logits: jax.Array, targets: jax.Array, mask: jax.Array, *, lam: float, gamma: float) -> jax.Array:
@@ -54,13 +61,13 @@ def loss(logits: jax.Array, targets: jax.Array, mask: jax.Array, *, lam: float, 
     return offline_loss(from_sequence(logits, targets, mask), lam=lam, gamma=gamma)
 
 
-def _value_drop(batch: Transitions, gamma: float) -> jax.Array:
+def _value_drop(batch: Batch, gamma: float) -> jax.Array:
     """V(s) - gamma V(s') per transition: the telescoped initial-state value."""
-    return soft_value(batch.logits) - gamma * batch.next_values
+    return values_of(batch) - gamma * batch.next_values
 
 
 def online_loss(
-    expert: Transitions, policy: Transitions, *, lam: float, gamma: float, alpha: float, form: str
+    expert: Batch, policy: Batch, *, lam: float, gamma: float, alpha: float, form: str
 ) -> jax.Array:
     """Online IQLearn with mix-in ``alpha`` of policy transitions; ``form`` picks the reading."""
     def mixture(f):
@@ -68,7 +75,7 @@ def online_loss(
 
     chi2 = lam * mixture(lambda b: td_residual(b, gamma) ** 2)
     if form == "relaxed":
-        return chi2 - masked_mean(log_prob(expert.logits, expert.actions), expert.mask)
+        return chi2 - masked_mean(batch_log_prob(expert), expert.mask)
     if form == "original":
         expert_reward = masked_mean(td_residual(expert, gamma), expert.mask)
         return -expert_reward + mixture(lambda b: _value_drop(b, gamma)) + chi2

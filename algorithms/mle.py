@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import jax
 
-from algorithms.transitions import Transitions, from_sequence, log_prob, masked_mean
+from algorithms.transitions import Transitions, TokenTransitions, batch_log_prob, from_sequence, masked_mean
 
 
-def loss(expert: Transitions) -> jax.Array:
+def loss(expert: Transitions | TokenTransitions) -> jax.Array:
     """L = E_expert[-log pi(a | s)], the mean over unmasked transitions."""
-    return -masked_mean(log_prob(expert.logits, expert.actions), expert.mask)
+    return -masked_mean(batch_log_prob(expert), expert.mask)
 
 
 def sequence_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:

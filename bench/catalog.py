@@ -47,3 +47,18 @@ def arith(steps: int = 2, max_value: int = 20, operations: str = "+-*", train_si
         return ArithTask(steps=steps, max_value=max_value, operations=operations, train_size=train_size, test_size=test_size, seed=seed)
     except ValueError as err:
         raise BenchError(str(err)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# timing: Table 1's update and sampling times (bench/profile.py); random token ids, no data.
+
+
+@TASKS.register(
+    "timing",
+    "Table 1: one update per algorithm and sampling one batch timed at the preset's real shapes (options: prompt_len, "
+    "target_len); random token ids from the cell's seed, no data; metrics: profile/median_ms, p25, p75, peak memory",
+)
+def timing(prompt_len: int = 64, target_len: int = 32):
+    from bench.profile import TimingTask
+
+    return TimingTask(prompt_len=int(prompt_len), target_len=int(target_len))

@@ -1,8 +1,9 @@
-"""The ``bench`` command: list, run, report, check, score."""
+"""The ``bench`` command: list, run, report, check, score, profile."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -32,7 +33,64 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--split", help="split in which lines' 'id' are looked up (default: the task's evaluation split)")
     score.add_argument("--data-dir", help="folder holding <task>/<split>.jsonl (default: $BENCH_DATA_DIR)")
     score.add_argument("--json", dest="json_out", metavar="OUT", help="also write the scores to this JSON file")
+    prof = sub.add_parser("profile", help="time one update per algorithm and sampling one batch (Table 1); print ratios to MLE")
+    prof.add_argument("--preset", default="t5-tiny", help="model preset, random initialisation at its real shapes (default: t5-tiny)")
+    prof.add_argument("--algorithms", default="mle,iqlearn,gail,iqlearn_online",
+                      help="comma-separated Table 1 rows (default: mle,iqlearn,gail,iqlearn_online; online ones also time sampling alone)")
+    prof.add_argument("--batch-size", type=int, help="batch size (default: the preset's Table 1 batch, else 8)")
+    prof.add_argument("--prompt-len", type=int, help="prompt tokens (default: the preset's Table 1 length, else 64)")
+    prof.add_argument("--target-len", type=int, help="target and sampled tokens (default: the preset's Table 1 length, else 32)")
+    prof.add_argument("--repeats", type=int, default=20, help="timed steps per program; the median is reported (default: 20)")
+    prof.add_argument("--warmup", type=int, default=2, help="untimed steps per program after compilation (default: 2)")
+    prof.add_argument("--chunked", action="store_true", help="also time MLE and IQLearn with the vocabulary-chunked loss, with peak memory")
+    prof.add_argument("--chunk-size", type=int, default=4096, help="vocabulary columns per chunk of the chunked loss (default: 4096)")
+    prof.add_argument("--dtype", choices=("float32", "bfloat16"), help="compute dtype; bfloat16 also stores the parameters in it "
+                      "(default: the preset's Table 1 setting: bfloat16 for t5-base/large/xl, else float32)")
+    prof.add_argument("--seed", type=int, default=0, help="seed of the random parameters and token ids (default: 0)")
+    prof.add_argument("--out", metavar="FILE", help="also write the table (markdown) to FILE (appended to if it exists)")
+    prof.add_argument("--no-mlflow", action="store_true", help="do not log the runs to the MLflow experiment 'profile'")
     return p
+
+
+def _profile(args) -> int:
+    """``bench profile``: every requested Table 1 row of one preset timed in one process (bench/profile.py)."""
+    from bench import grids, profile
+    from bench.registry import ALGORITHMS, MODELS, BenchError, UnknownNameError
+
+    arms = dict(grids.TABLE1_ARMS)
+    wanted = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    unknown = [a for a in wanted if a not in arms]
+    if unknown or not wanted:
+        raise UnknownNameError(f"--algorithms {args.algorithms!r}: use a comma-separated subset of {', '.join(arms)}.")
+    table1 = {m: (s, name) for name, presets in grids.TABLE1_PRESETS.items() for m, s in presets.items()}
+    (batch, prompt, target), scale = table1.get(args.preset, ((8, 64, 32), None))
+    batch, prompt, target = args.batch_size or batch, args.prompt_len or prompt, args.target_len or target
+    bfloat16 = args.dtype == "bfloat16" if args.dtype else scale in grids.TABLE1_BFLOAT16
+    if min(batch, prompt, target, args.repeats, args.chunk_size) < 1 or args.warmup < 0:
+        raise BenchError("--batch-size, --prompt-len, --target-len, --repeats and --chunk-size must be >= 1, --warmup >= 0.")
+    model = MODELS.build(args.preset, **({"dtype": "bfloat16"} if bfloat16 else {}))
+    objectives = {name: ALGORITHMS.build(name, **arms[name]) for name in wanted}
+    print(f"bench profile: {args.preset}, batch {batch}, prompt {prompt}, target {target} tokens, "
+          f"{'bfloat16' if bfloat16 else 'float32'}, {args.repeats} timed steps", file=sys.stderr)
+    result = profile.profile_preset(
+        model, args.preset, objectives, batch_size=batch, prompt_len=prompt, target_len=target, repeats=args.repeats,
+        warmup=args.warmup, seed=args.seed, chunked=args.chunked, chunk=args.chunk_size, cast=bfloat16,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    text = profile.render(result)
+    print(text)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+    if not args.no_mlflow:
+        cells = {
+            key: grids.timing_cell(args.preset, key.split("+")[0], arms[key.split("+")[0]], batch_size=batch, prompt_len=prompt,
+                                   target_len=target, repeats=args.repeats, warmup=args.warmup, chunked=key.endswith("+chunked"),
+                                   bfloat16=bfloat16, seed=args.seed)
+            for key in (r.key for r in result.rows) if key.split("+")[0] in arms
+        }
+        print(profile.log_profile(result, cells), file=sys.stderr)
+    return 0 if not any(r.error for r in result.rows) else 1
 
 
 def _list() -> int:
@@ -99,6 +157,10 @@ def _check(suite: str) -> int:
     return 1 if failed else 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from bench.registry import BenchError
@@ -113,10 +175,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from bench.runner import load_suite, run_suite, select, validate
 
+            # A scheduler's or `kill`'s SIGTERM stops the grid as Ctrl-C does: the running cell is marked KILLED.
+            signal.signal(signal.SIGTERM, _interrupt)
+
             if args.dry_run:
+                from bench.runner import data_problems
+
                 entries = select(load_suite(args.suite), args.filter_expr)
-                validate(entries)
-                return _dry_run(args.suite, entries)
+                validate(entries, check_data=False)
+                code = _dry_run(args.suite, entries)
+                # listed anyway: the paper's subsets need the full data sets of the hub, not the local excerpts
+                for problem in data_problems(entries):
+                    print(f"warning: with this data, `bench run` would refuse {problem}", file=sys.stderr)
+                return code
             summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force)
             print(
                 f"suite {args.suite}: {len(summary.finished)} cells finished now, {summary.skipped} skipped as already finished, "
@@ -133,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "check":
             return _check(args.suite)
+        if args.command == "profile":
+            return _profile(args)
         if args.command == "score":
             from bench.score import score
 

@@ -41,9 +41,32 @@ def update_kind(algorithm: str) -> str:
     return "iqlearn" if algorithm == "iqlearn" else "mle"
 
 
+# Table 1's timing cells (task "timing", bench/profile.py) cost (warm-up + timed) calls of their update, plus as many of
+# sampling alone for the online rows (GAIL, online IQLearn), plus compilation. Presets only timed on CPU (t5-small) are
+# costed from `bench profile --preset t5-small` on the 2-core machine (batch 8, 64 / 32 tokens).
+TIMING_CPU_MS = {"t5-small": {"mle": 1760, "iqlearn": 1800, "gail": 9450, "online": 4880, "sampling": 1550}}
+TIMING_COMPILE_S = {"cpu": 30.0, "accelerator": 60.0}
+
+
+def timing_seconds(cell) -> tuple[float, str]:
+    """(estimated seconds, device) of a Table 1 timing cell."""
+    train = cell.options("train")
+    calls = int(train.get("repeats", 20)) + int(train.get("warmup_repeats", 2))
+    kind = update_kind(cell.algorithm)
+    cpu = CPU_MS.get(cell.model) or TIMING_CPU_MS.get(cell.model)
+    ms, device = (cpu, "cpu") if cpu else (TABLE1_MS.get(PROXY.get(cell.model, cell.model)), "accelerator")
+    if ms is None:
+        return 0.0, device
+    # sampling alone: timed where known, else the online update less the offline one
+    sampling = ms.get("sampling", ms["online"] - ms["iqlearn"]) if kind in ("gail", "online") else 0.0
+    return calls * (ms[kind] + sampling) / 1000 + TIMING_COMPILE_S[device], device
+
+
 def cell_seconds(entry: SuiteCell) -> tuple[float, str]:
     """(estimated seconds, "cpu" or "accelerator") of one cell; 0 for presets nobody has timed."""
     cell = entry.cell
+    if cell.task == "timing":
+        return timing_seconds(cell)
     train = cell.options("train")
     steps, warm = int(train.get("steps", 0)), int(train.get("mle_warmup_steps", 0))
     kind = update_kind(cell.algorithm)

@@ -66,6 +66,7 @@ class Scale:
     table5_rows: tuple = TABLE5_ROWS
     kl_anneal_steps: int = 10_000
     lengths: dict = field(default_factory=dict)  # task -> max_prompt / max_target overrides
+    task_data: dict = field(default_factory=dict)  # task -> data overrides (a split smaller than ``data`` asks)
 
 
 def _arm_train(scale: Scale, algorithm: str, model: str, steps: int | None = None) -> dict:
@@ -84,7 +85,7 @@ def cells(scale: Scale, figure: str, task: str, arms, *, model: str, data: dict 
         out.append(SuiteCell(
             Cell.make(
                 task, algorithm, model=model, seed=seed, task_options=task_options or {}, hparams=hparams,
-                data=scale.data | (data or {}), train=settings,
+                data=scale.data | scale.task_data.get(task, {}) | (data or {}), train=settings,
             ),
             figure,
         ))
@@ -180,7 +181,55 @@ def table5(scale: Scale) -> list[SuiteCell]:
     return cells(scale, "table5", "wmt22", arms, model=scale.table5_model, train=train)
 
 
-FIGURES = (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig12, table2, table5)
+# Table 1: the time of one update per algorithm and of sampling one batch, at each scale's presets (bench/profile.py
+# times them from random initialisation and random token ids at the real architecture shapes: no weights, no data).
+# The arms are the rows of the paper's table: MLE, offline IQLearn (lam 0.1), GAIL, and online IQLearn (alpha 0.1),
+# whose cell also times sampling a batch alone ("+ sampling"). MLE and IQLearn are timed a second time with the
+# vocabulary-chunked loss (train.chunked = 1), for the peak memory of a step with and without it.
+TABLE1_ARMS = (
+    ("mle", {}), ("iqlearn", {"lam": 0.1, "gamma": GAMMA}), ("gail", {"lam": 0.0, "gamma": GAMMA}),
+    ("iqlearn_online", {"lam": 0.1, "gamma": GAMMA, "alpha": 0.1, "form": "relaxed"}),
+)
+TABLE1_CHUNKED = ("mle", "iqlearn")
+TABLE1_REPEATS, TABLE1_WARMUP = 20, 2  # timed steps (the median of at least 20) after untimed warm-up steps
+# scale -> preset -> (batch size, prompt tokens, target tokens). The paper's batch sizes (Table 3: 32, 32, 16); it
+# does not state the lengths of its timing runs, so the paper suite's default lengths (512 / 128) stand in. The
+# paper's presets compute and store parameters in bfloat16 (as on its TPUs; GAIL's four T5-XL copies and three Adam
+# states do not fit one accelerator in float32); the mini scale times t5-tiny and the real-shaped t5-small (60.5M) on
+# CPU in float32, at batch 8.
+TABLE1_PRESETS = {
+    "paper": {"t5-base": (32, 512, 128), "t5-large": (32, 512, 128), "t5-xl": (16, 512, 128)},
+    "mini": {"t5-tiny": (8, 64, 32), "t5-small": (8, 64, 32)},
+}
+TABLE1_BFLOAT16 = ("paper",)
+
+
+def timing_cell(model: str, algorithm: str, hparams: dict, *, batch_size: int, prompt_len: int, target_len: int,
+                repeats: int = TABLE1_REPEATS, warmup: int = TABLE1_WARMUP, chunked: bool = False, bfloat16: bool = False,
+                seed: int = 0) -> Cell:
+    """One Table 1 cell: the ``timing`` task at these shapes, timed by bench/profile.py (``bench profile`` logs the same cells)."""
+    train = {"batch_size": batch_size, "repeats": repeats, "warmup_repeats": warmup, "chunked": int(chunked)}
+    return Cell.make(
+        "timing", algorithm, model=model, seed=seed, task_options={"prompt_len": prompt_len, "target_len": target_len},
+        hparams=hparams, model_options={"dtype": "bfloat16"} if bfloat16 else {},
+        train=train | ({"cast_params": 1} if bfloat16 else {}),
+    )
+
+
+def table1(scale: Scale) -> list[SuiteCell]:
+    """Update and sampling times per algorithm and preset, one seed (timings need no seeds); see TABLE1_ARMS."""
+    out = []
+    bfloat16 = scale.name in TABLE1_BFLOAT16
+    for model, (batch, prompt, target) in TABLE1_PRESETS.get(scale.name, {}).items():
+        for algorithm, hparams in TABLE1_ARMS:
+            for chunked in (False, True) if algorithm in TABLE1_CHUNKED else (False,):
+                cell = timing_cell(model, algorithm, hparams, batch_size=batch, prompt_len=prompt, target_len=target,
+                                   chunked=chunked, bfloat16=bfloat16)
+                out.append(SuiteCell(cell, "table1"))
+    return out
+
+
+FIGURES = (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig12, table1, table2, table5)
 
 # Section 3.3.2 on the synthetic arith task: "both datasets with longer targets and smaller datasets show
 # stronger task performance gains for IRL". MLE vs IQLearn (two lams) on t5-tiny with one fixed training
@@ -240,8 +289,9 @@ MINI = Scale(
     table5_model="t5-tiny", steps=60, mle_warmup=12, gail_mle_start=24,
     train={"learning_rate": 1e-3, "warmup_steps": 10, "eval_every": 0, "samples_per_prompt": 3, "max_prompt": 64, "max_target": 32},
     batch={"default": 8, "smollm2-135m": 4}, data={"train_subset": 400, "eval_subset": 12},
-    decoder_steps=6, decoder_data={"train_subset": 64, "eval_subset": 6}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2},
+    decoder_steps=6, decoder_data={"train_subset": 64, "eval_subset": 6}, decoder_train={"learning_rate": 1e-5, "warmup_steps": 2, "samples_per_prompt": 2, "max_prompt": 64, "max_target": 32},
     gsm8k_subsets=(100, 400), xsum_subsets=(50, 400), temperatures="0,0.5,1", curve_every=15,
     table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=30,
     lengths={"gsm8k": {"max_prompt": 64, "max_target": 64}},
+    task_data={"tldr": {"train_subset": 398}},  # all of TLDR's 398 training posts here (tasks/text.py)
 )

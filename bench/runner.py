@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 
 from tqdm import tqdm
 
@@ -19,20 +20,55 @@ def load_suite(name: str) -> list[SuiteCell]:
     return SUITES.build(name)
 
 
-def validate(entries: list[SuiteCell]) -> None:
+def validate(entries: list[SuiteCell], check_data: bool = True) -> None:
     """Refuse a suite with a bad cell before any training: every cell's task and objective are built
     (which checks each option and hyperparameter domain), its model preset must exist and accept
     the algorithm."""
     for entry in entries:
         cell = entry.cell
         try:
-            TASKS.build(cell.task, **cell.options("task_options"))
+            task = TASKS.build(cell.task, **cell.options("task_options"))
             objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
             check_objective = getattr(MODELS.get(cell.model).factory, "check_objective", None)
             if check_objective is not None:
                 check_objective(objective)
+            if check_data:
+                _check_subsets(cell, task)
         except BenchError as err:
             raise InvalidCellError(f"cell {cell.label()} of {entry.figure}: {err}") from None
+
+
+@lru_cache(maxsize=None)
+def _split_sizes(task: str, root: str) -> dict[str, int]:
+    from tasks import text
+
+    return text.counts(task, root)
+
+
+def _check_subsets(cell, task) -> None:
+    """A data subset larger than its split is refused up front (where the split's file is at hand)."""
+    from tasks.text import TextTask
+
+    data = cell.options("data")
+    root = data.get("data_dir") or os.environ.get("BENCH_DATA_DIR")
+    if not isinstance(task, TextTask) or not root or not os.path.isdir(root):
+        return
+    sizes = _split_sizes(task.name, os.path.abspath(root))
+    for key, split in (("train_subset", "train"), ("eval_subset", task.eval_split)):
+        n = data.get(key)
+        if n is not None and int(n) > sizes.get(split, 0):
+            raise BenchError(f"data.{key}={n} is more than the {sizes.get(split, 0)} examples of {task.name}'s {split} split; use at most that.")
+
+
+def data_problems(entries: list[SuiteCell]) -> list[str]:
+    """What ``validate`` would refuse about the data subsets of these cells, one line per cell."""
+    problems = []
+    for entry in entries:
+        try:
+            _check_subsets(entry.cell, TASKS.build(entry.cell.task, **entry.cell.options("task_options")))
+        except BenchError as err:
+            problems.append(f"cell {entry.cell.label()} of {entry.figure}: {err}")
+    return problems
 
 
 class InvalidCellError(BenchError):
@@ -88,10 +124,10 @@ def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
         model = MODELS.build(cell.model, **cell.options("model_options"))
         bar = None
         fit = getattr(model, "fit", None)
-        if fit is None:  # sequence models (T5, decoder-only) are trained by the text trainer
-            from bench import textcells
+        if fit is None:  # sequence models (T5, decoder-only) are trained by the text trainer, or timed (Table 1)
+            from bench import profile, textcells
 
-            fit = partial(textcells.fit, model)
+            fit = partial(profile.fit if isinstance(task, profile.TimingTask) else textcells.fit, model)
         for report in fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train")):
             if progress and bar is None:
                 bar = tqdm(total=report.total, desc="  steps", unit="step", leave=False, file=sys.stderr)

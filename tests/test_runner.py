@@ -96,8 +96,9 @@ def test_unreachable_tracking_uri_fails_before_training(tmp_path, monkeypatch, c
     assert "folder" in capsys.readouterr().err
 
 
-def test_ctrl_c_keeps_finished_cells_and_the_next_run_continues(tmp_path):
-    """A real `bench run` in a subprocess, interrupted with SIGINT mid-grid."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_keeps_finished_cells_and_the_next_run_continues(tmp_path, stop):
+    """A real `bench run` in a subprocess, interrupted mid-grid with SIGINT (Ctrl-C) or SIGTERM (kill, schedulers)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = os.environ | {"MLFLOW_TRACKING_URI": uri}
     # All 160 toy cells (about 30 s), so that the grid is still running when the interrupt lands on a loaded machine.
@@ -112,12 +113,13 @@ def test_ctrl_c_keeps_finished_cells_and_the_next_run_continues(tmp_path):
                 finished = db.execute("select count(*) from runs where status = 'FINISHED'").fetchone()[0]
         except sqlite3.Error:
             pass
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     before = {r.data.tags["bench.cell"] for r in runs_of(uri, "smoke") if r.info.status == "FINISHED"}
     assert 3 <= len(before) < 160
+    assert not [r for r in runs_of(uri, "smoke") if r.info.status == "RUNNING"]  # the cell it stopped in is KILLED
     rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(before)} already finished, {160 - len(before)} to run" in rerun.stderr

@@ -355,15 +355,30 @@ class T5Module(nn.Module):
             return jnp.einsum("...d,vd->...v", hidden, self.shared.embedding.astype(hidden.dtype), preferred_element_type=F32)
         return jnp.einsum("...d,dv->...v", hidden, self.lm_head.astype(hidden.dtype), preferred_element_type=F32)
 
-    def __call__(self, prompt, prompt_mask, decoder_input, decoder_mask):
-        """Teacher forcing: logits [B, T, V] at every decoder position."""
+    def projection(self, hidden: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(h, W) with ``logits(hidden) == einsum("...d,dv->...v", h, W)`` (float32 accumulation): h is the decoder
+        output (tied: times ``D ** -0.5``) in the compute dtype, W [D, V] the output matrix in the compute dtype."""
+        c = self.config
+        if c.tie_word_embeddings:
+            return hidden * jnp.asarray(c.d_model**-0.5, hidden.dtype), self.shared.embedding.astype(hidden.dtype).T
+        return hidden, self.lm_head.astype(hidden.dtype)
+
+    def decoder_hidden(self, prompt, prompt_mask, decoder_input, decoder_mask):
+        """Teacher forcing up to the final norm: the decoder output [B, T, D] at every decoder position."""
         cross = self.cross_keys_values(self.encode(prompt, prompt_mask))
         positions = token_positions(decoder_mask)
         length = decoder_input.shape[1]
         causal = jnp.arange(length)[None, :] <= jnp.arange(length)[:, None]
         mask = causal[None, None] & decoder_mask.astype(bool)[:, None, None, :]
         hidden, _ = self.decoder(self.shared(decoder_input), positions, positions, mask, cross, prompt_mask)
-        return self.logits(hidden)
+        return hidden
+
+    def hidden_and_projection(self, prompt, prompt_mask, decoder_input, decoder_mask):
+        return self.projection(self.decoder_hidden(prompt, prompt_mask, decoder_input, decoder_mask))
+
+    def __call__(self, prompt, prompt_mask, decoder_input, decoder_mask):
+        """Teacher forcing: logits [B, T, V] at every decoder position."""
+        return self.logits(self.decoder_hidden(prompt, prompt_mask, decoder_input, decoder_mask))
 
     def decode_step(self, token, index, cache, cross, prompt_mask):
         """Decoder on one token [B] at position/slot ``index``; logits [B, V] and the updated cache."""
@@ -416,6 +431,16 @@ class T5(ConfiguredModel):
         """Teacher-forced float32 logits [B, T, V]; ``logits[b, t]`` predicts ``targets[b, t]``."""
         decoder_input, decoder_mask = self.decoder_input(targets, target_mask)
         return self.module.apply({"params": params}, prompt, prompt_mask, decoder_input, decoder_mask)
+
+    def forward_hidden(self, params: Params, prompt, prompt_mask, targets, target_mask) -> tuple[jax.Array, jax.Array]:
+        """``forward`` stopped before the output projection: (h [B, T, D] in the compute dtype, W [D, V]) with
+        ``forward(...) == einsum("btd,dv->btv", h, W, preferred_element_type=float32)``. For losses that never
+        hold the [B, T, V] logits at once (``algorithms.chunked``); gradients reach W's parameter (``shared``
+        when tied, ``lm_head`` otherwise)."""
+        decoder_input, decoder_mask = self.decoder_input(targets, target_mask)
+        return self.module.apply(
+            {"params": params}, prompt, prompt_mask, decoder_input, decoder_mask, method=T5Module.hidden_and_projection
+        )
 
     def prefill(self, params: Params, prompt, prompt_mask, max_new: int) -> tuple[jax.Array, State]:
         """Encode, project cross-attention keys/values once, run the decoder on the start token.
