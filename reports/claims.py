@@ -30,6 +30,7 @@ Two selections that a plain ``where`` cannot say:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -150,8 +151,12 @@ def select(claim: Claim, runs: list[RunRecord]) -> tuple[list[RunRecord], list[R
     if "*" in metric:
         metric = _lowest_wildcard(metric, a, b)
         notes.append(f"metric {metric}")
-    a = [r for r in a if metric in r.metrics]
-    b = [r for r in b if metric in r.metrics]
+    # NaN (e.g. a rank correlation with a metric that is the same for every sample) is no measurement
+    undefined = sum(1 for r in a + b if metric in r.metrics and math.isnan(r.metrics[metric]))
+    if undefined:
+        notes.append(f"{undefined} runs left out: {metric} is undefined (NaN) there")
+    a = [r for r in a if metric in r.metrics and not math.isnan(r.metrics[metric])]
+    b = [r for r in b if metric in r.metrics and not math.isnan(r.metrics[metric])]
     # both picks see the other arm before either is applied, so a common value is common to both
     (a, notes_a), (b, notes_b) = _picked(claim.a, claim.b, a, b), _picked(claim.b, claim.a, b, a)
     return a, b, metric, notes + notes_a + notes_b

@@ -130,3 +130,18 @@ def test_a_wildcard_metric_uses_the_lowest_number_both_arms_logged():
     v = evaluate(c, a + b)  # T=0 is only in A: the comparison is at T=0.5, where A is behind
     assert v.verdict == "fail" and "metric t/0.5/acc" in v.detail
     assert evaluate(c, a).verdict == "not run"
+
+
+def test_undefined_values_are_left_out_and_said():
+    from reports.claims import Arm, Claim, evaluate
+    from reports.runs import RunRecord
+
+    def rec(i, algorithm, value):
+        return RunRecord(f"r{i}", f"c{i}", "table2", {"algorithm": algorithm}, {}, {"m": value}, i)
+
+    claim = Claim("x", "table2", "a beats b", "m", Arm("a", {"algorithm": "a"}), Arm("b", {"algorithm": "b"}), "greater", min_seeds=3)
+    nan = float("nan")
+    v = evaluate(claim, [rec(0, "a", nan), rec(1, "a", nan), rec(2, "b", 0.1), rec(3, "b", 0.2)])
+    assert v.verdict == "not run" and "2 runs left out: m is undefined (NaN)" in v.detail
+    v = evaluate(claim, [rec(i, "a", 0.9 + 0.01 * i) for i in range(3)] + [rec(3, "a", nan)] + [rec(4 + i, "b", 0.1 * i) for i in range(3)])
+    assert v.verdict == "pass" and len(v.values_a) == 3 and "1 runs left out" in v.detail
