@@ -112,4 +112,5 @@ def place(runs: list[RunRecord], expected: list[tuple[str, str]]) -> list[RunRec
         figures.setdefault(cell, [])
         if figure not in figures[cell]:
             figures[cell].append(figure)
-    return [replace(r, figure=f) for r in runs for f in figures.get(r.cell, [])]
+    placed = {(r.run_id, f): replace(r, figure=f) for r in runs for f in figures.get(r.cell, [])}
+    return list(placed.values())  # one record per (run, figure), so placing placed runs changes nothing

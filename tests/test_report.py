@@ -63,3 +63,4 @@ def test_a_shared_cell_feeds_every_figure_that_lists_it():
     runs = [record("a", "fig2"), record("b", "fig5"), record("gone", "fig2")]
     placed = place(runs, [("a", "fig2"), ("a", "table2"), ("b", "fig5"), ("a", "fig2")])
     assert sorted((r.cell, r.figure) for r in placed) == [("a", "fig2"), ("a", "table2"), ("b", "fig5")]
+    assert place(placed, [("a", "fig2"), ("a", "table2"), ("b", "fig5")]) == placed  # idempotent
