@@ -245,7 +245,10 @@ def _judge(claim: Claim, runs_a: list[RunRecord], runs_b: list[RunRecord], metri
         return Verdict(claim, "inconclusive", a, b, detail="a confidence interval needs at least 2 seeds per arm")
     diff, lo, hi, p = stratified_difference_ci(list(groups.values()))
     verdict = Verdict(claim, "inconclusive", a, b, diff, (lo, hi), p)
-    if seeds < claim.min_seeds:
+    if len(set(a) | set(b)) == 1:
+        # e.g. every seed of both arms at 0% accuracy: the comparison holds or fails only vacuously
+        verdict.detail = f"every seed of both arms scores exactly {a[0]:g}: nothing to compare"
+    elif seeds < claim.min_seeds:
         verdict.detail = f"only {seeds} seeds in an arm, the claim needs {claim.min_seeds}"
     elif claim.kind == "greater":
         verdict.verdict = "pass" if lo > claim.margin else "fail" if hi < claim.margin else "inconclusive"

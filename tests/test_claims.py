@@ -145,3 +145,13 @@ def test_undefined_values_are_left_out_and_said():
     assert v.verdict == "not run" and "2 runs left out: m is undefined (NaN)" in v.detail
     v = evaluate(claim, [rec(i, "a", 0.9 + 0.01 * i) for i in range(3)] + [rec(3, "a", nan)] + [rec(4 + i, "b", 0.1 * i) for i in range(3)])
     assert v.verdict == "pass" and len(v.values_a) == 3 and "1 runs left out" in v.detail
+
+
+def test_arms_that_all_score_the_same_are_inconclusive_not_a_vacuous_pass():
+    from reports.claims import Arm, Claim, evaluate
+    from reports.runs import RunRecord
+
+    runs = [RunRecord(f"r{i}", f"c{i}", "fig6", {"algorithm": "ab"[i % 2]}, {}, {"m": 0.0}, i) for i in range(6)]
+    claim = Claim("x", "fig6", "a not below b", "m", Arm("a", {"algorithm": "a"}), Arm("b", {"algorithm": "b"}), "greater", -1.0, 3)
+    v = evaluate(claim, runs)
+    assert v.verdict == "inconclusive" and "scores exactly 0: nothing to compare" in v.detail
