@@ -117,8 +117,9 @@ def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
     """Train and evaluate one cell inside its MLflow run; returns the run id. Raises on failure
     after recording it; a KeyboardInterrupt marks the run KILLED and propagates."""
     cell = entry.cell
-    run_id = store.start(cell, entry.figure)
+    run_id = None
     try:
+        run_id = store.start(cell, entry.figure)
         task = TASKS.build(cell.task, **cell.options("task_options"))
         objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
         model = MODELS.build(cell.model, **cell.options("model_options"))
@@ -139,10 +140,12 @@ def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
         if bar is not None:
             bar.close()
     except KeyboardInterrupt:
-        store.kill(run_id)
+        if run_id is not None:  # else store.start has already marked its run KILLED
+            store.kill(run_id)
         raise
     except Exception as err:
-        store.fail(run_id, err)
+        if run_id is not None:
+            store.fail(run_id, err)
         raise
     store.finish(run_id)
     return run_id

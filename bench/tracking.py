@@ -126,8 +126,11 @@ class Store:
             "bench.suite": self.suite, "bench.config": json.dumps(cell.config(), sort_keys=True),
         } | provenance()
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=cell.label()[:250])
-        params = [Param(k, str(v)) for k, v in cell.flat().items()]
-        self.client.log_batch(run.info.run_id, params=params)
+        try:
+            self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in cell.flat().items()])
+        except BaseException:  # an interrupt (or a store error) right after creation: never leave it RUNNING
+            self.kill(run.info.run_id)
+            raise
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
