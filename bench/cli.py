@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from bench.runner import load_suite, run_suite, select, validate
 
-            # A scheduler's or `kill`'s SIGTERM stops the grid as Ctrl-C does: the running cell is marked KILLED.
+            # A scheduler's or `kill`'s SIGTERM stops the grid as Ctrl-C does: the running cell is marked KILLED. SIGINT
+            # gets Python's handler back, as a job started with `&` by a script inherits SIGINT ignored.
             signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
             if args.dry_run:
                 from bench.runner import data_problems
