@@ -121,23 +121,25 @@ def _dry_run(suite: str, entries) -> int:
 
 
 def _suite_runs(suite: str):
-    """The suite's cells as (hash, figure) pairs, the tracking URI, and its runs placed under every figure that lists them."""
+    """The suite's cells as (hash, figure) pairs, the tracking URI, and its finished runs as MLflow holds them."""
     from bench.runner import load_suite
     from bench.tracking import check_reachable, tracking_uri
-    from reports.runs import load_runs, place
+    from reports.runs import load_runs
 
     expected = [(e.cell.hash, e.figure) for e in load_suite(suite)]
     uri = tracking_uri()
     check_reachable(uri)
-    return expected, uri, place(load_runs(suite, uri), expected)
+    return expected, uri, load_runs(suite, uri)
 
 
 def _report(suite: str, out: str) -> str:
     """Write the suite's report; returns its path and a one-line summary of the checks."""
     from reports import html
+    from reports.runs import place
 
     expected, uri, runs = _suite_runs(suite)
-    page = html.build(suite, runs, expected, uri)
+    page = html.build(suite, runs, expected, uri)  # places each run under every figure that lists its cell
+    runs = place(runs, expected)
     path = Path(out) / f"{suite}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
@@ -147,9 +149,10 @@ def _report(suite: str, out: str) -> str:
 
 def _check(suite: str) -> int:
     from reports.html import suite_verdicts
+    from reports.runs import place
 
     expected, _, runs = _suite_runs(suite)
-    verdicts = suite_verdicts(runs, {f for _, f in expected})
+    verdicts = suite_verdicts(place(runs, expected), {f for _, f in expected})
     for v in verdicts:
         print(f"{v.verdict.upper():<13} {v.claim.id}\n              {v.measured()}\n              {v.detail}")
     failed = sum(v.verdict == "fail" for v in verdicts)

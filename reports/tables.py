@@ -72,6 +72,16 @@ def _stat_text(s: Stat | None) -> str:
     return s.text() if s else "<span class='notrun'>not run</span>"
 
 
+def row_verdict(baseline: bool, measured, reference, value, judge) -> str:
+    """A table row's verdict: the row others are compared with is the baseline; a row the paper has no
+    number for has no reference; a row without the value to compare is not run; else judge(value, reference)."""
+    if baseline:
+        return BASELINE if measured else NOT_RUN
+    if reference is None:
+        return NO_REFERENCE if measured else NOT_RUN
+    return NOT_RUN if value is None else judge(value, reference)
+
+
 def within(measured: float, paper: float, tolerance: float) -> str:
     return WITHIN if abs(measured - paper) <= tolerance else OUTSIDE
 
@@ -149,14 +159,10 @@ def table1_rows(runs: list[RunRecord]) -> list[Row]:
             ratio = measured.mean / mle.mean if measured and mle else None
             paper = ref.TABLE1_MS.get((target, model))
             paper_ratio = paper[0] / ref.TABLE1_MS[("mle_update", model)][0] if paper else None
-            if target == "mle_update":
-                verdict = BASELINE if measured else NOT_RUN
-            elif paper is None:
-                verdict = NO_REFERENCE if measured else NOT_RUN
-            elif ratio is None:
-                verdict = NOT_RUN
-            else:
-                verdict = WITHIN if abs(ratio / paper_ratio - 1) <= ref.TABLE1_RATIO_TOLERANCE else OUTSIDE
+            verdict = row_verdict(
+                target == "mle_update", measured, paper_ratio, ratio,
+                lambda v, r: WITHIN if abs(v / r - 1) <= ref.TABLE1_RATIO_TOLERANCE else OUTSIDE,
+            )
             algorithm = {v: k for k, v in TABLE1_TARGET_OF.items()}.get(target)
             ms_cell = _ms_cell(measured, quartiles)
             if measured and target == "gail_update" and _profile(runs, model, target, TABLE1_METRIC[target][0]):
@@ -236,14 +242,7 @@ def table5_rows(runs: list[RunRecord]) -> list[Row]:
         measured, base = _bleu(runs, lam, alpha), _bleu(runs, 0.0, alpha)
         diff = measured.mean - base.mean if measured and base else None
         paper_diff = test - paper_test0[alpha] if test is not None and alpha in paper_test0 else None
-        if lam == 0:
-            verdict = BASELINE if measured else NOT_RUN
-        elif paper_diff is None:
-            verdict = NO_REFERENCE if measured else NOT_RUN
-        elif diff is None:
-            verdict = NOT_RUN
-        else:
-            verdict = within(diff, paper_diff, ref.TABLE5_TOLERANCE)
+        verdict = row_verdict(lam == 0, measured, paper_diff, diff, lambda v, r: within(v, r, ref.TABLE5_TOLERANCE))
         rows.append(Row([
             f"{lam:g}", f"{alpha:g}", _stat_text(measured), f"{diff:+.2f}" if diff is not None else "-",
             f"{dev:.2f}" if dev is not None else "-", f"{test:.2f}" if test is not None else "-",

@@ -16,12 +16,12 @@ a few rounds inside one test: a ratio within the run, printed (``-s``) and store
 
 from __future__ import annotations
 
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from timing import best_time
 
 pytest.importorskip("bench.models.t5", reason="bench.models.t5 is not written yet")
 optax = pytest.importorskip("optax")
@@ -66,15 +66,6 @@ def setup():
     targets = jnp.asarray(rng.integers(2, model.vocab_size, (BATCH, TARGETS)), jnp.int32)
     return model, params, prompt, prompt_mask, targets
 
-
-def _best_time(fn, rounds: int) -> float:
-    """Fastest wall time of ``rounds`` calls (results blocked on, so device work is included)."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _train_step(model, optimizer):
@@ -122,8 +113,8 @@ def test_greedy_cache_speedup(benchmark, setup):
     agree = float(np.mean(np.asarray(fast.tokens) == np.asarray(slow.tokens)))
 
     benchmark.pedantic(lambda: jax.block_until_ready(cached()), rounds=5, iterations=1, warmup_rounds=1)
-    cached_s = _best_time(cached, rounds=5)
-    uncached_s = _best_time(uncached, rounds=3)
+    cached_s, _ = best_time(cached, rounds=5)
+    uncached_s, _ = best_time(uncached, rounds=3)
     speedup = uncached_s / cached_s
     benchmark.extra_info.update(
         {
@@ -148,8 +139,8 @@ def test_beam_search_speed(benchmark, setup):
 
     jax.block_until_ready(run())  # compile
     tokens, scores = benchmark.pedantic(lambda: jax.block_until_ready(run()), rounds=3, iterations=1, warmup_rounds=1)
-    greedy_s = _best_time(lambda: generate(model, params, prompt, prompt_mask, max_new=NEW, greedy=True), rounds=3)
-    beam_s = _best_time(run, rounds=3)
+    greedy_s, _ = best_time(lambda: generate(model, params, prompt, prompt_mask, max_new=NEW, greedy=True), rounds=3)
+    beam_s, _ = best_time(run, rounds=3)
     benchmark.extra_info.update(
         {"batch": BATCH, "prompt": PROMPT, "new_tokens": NEW, "beam_size": 4, "beam_seconds": beam_s, "beam_over_greedy": beam_s / greedy_s}
     )

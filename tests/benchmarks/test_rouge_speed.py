@@ -16,9 +16,9 @@ overhead = (a) / (b), a ratio within the run (never an absolute time), printed (
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
+from timing import best_time
 
 from tasks.metrics import rouge, split_sentences
 
@@ -33,14 +33,6 @@ def _text(rng: random.Random) -> str:
     return " ".join(sentences)
 
 
-def _best(fn, rounds: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
 
 def test_rouge_overhead_over_rouge_score(benchmark):
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
@@ -49,10 +41,10 @@ def test_rouge_overhead_over_rouge_score(benchmark):
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
 
     scores = benchmark.pedantic(rouge, args=(predictions, references), rounds=2, iterations=1, warmup_rounds=1)
-    ours, _ = _best(lambda: rouge(predictions, references), rounds=3)
+    ours, _ = best_time(lambda: rouge(predictions, references), rounds=3)
     lines = lambda text: "\n".join(split_sentences(text))  # noqa: E731
     split = [(lines(p), lines(r)) for p, r in zip(predictions, references)]
-    plain, raw = _best(lambda: [scorer.score(r, p) for p, r in split], rounds=3)
+    plain, raw = best_time(lambda: [scorer.score(r, p) for p, r in split], rounds=3)
     assert scores["rougeLsum"] == pytest.approx(100 * sum(s["rougeLsum"].fmeasure for s in raw) / N_PAIRS)
     overhead = ours / plain
     benchmark.extra_info.update({"pairs": N_PAIRS, "rouge_seconds": ours, "rouge_score_seconds": plain, "overhead": overhead, **scores})

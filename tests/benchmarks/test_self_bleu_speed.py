@@ -19,11 +19,11 @@ must equal NLTK's within 1e-9.
 
 import json
 import os
-import time
 import warnings
 from pathlib import Path
 
 import pytest
+from timing import best_time
 
 from tasks.metrics import self_bleu, self_bleu_scores
 
@@ -44,15 +44,6 @@ def _xsum_summaries(n: int) -> list[str]:
     return summaries
 
 
-def _best_time(fn, rounds: int):
-    """(fastest wall time of `rounds` calls, the last result)."""
-    best, result = float("inf"), None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
 
 def _nltk_subset(tokens: list[list[str]], n_hyp: int) -> list[float]:
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
@@ -72,8 +63,8 @@ def test_self_bleu_speedup_vs_nltk(benchmark):
 
     score = benchmark.pedantic(self_bleu, args=(texts,), rounds=5, iterations=1, warmup_rounds=1)
 
-    fast_total, _ = _best_time(lambda: self_bleu(texts), rounds=5)
-    nltk_total, nltk_scores = _best_time(lambda: _nltk_subset(tokens, N_NLTK), rounds=2)
+    fast_total, _ = best_time(lambda: self_bleu(texts), rounds=5)
+    nltk_total, nltk_scores = best_time(lambda: _nltk_subset(tokens, N_NLTK), rounds=2)
     fast_per_hyp = fast_total / N_TEXTS
     nltk_per_hyp = nltk_total / N_NLTK
     speedup = nltk_per_hyp / fast_per_hyp
