@@ -22,6 +22,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the cells that would run and stop")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report afterwards")
     run.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
+    scale = run.add_argument_group("where and how cells run (none of this changes a cell's identity or result)")
+    scale.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: cells one after another in this process (default); ray: each cell a Ray task")
+    scale.add_argument("--address", help="with --executor ray: the cluster to join ('auto', 'ray://HEAD:10001'); default: start a local one")
+    scale.add_argument("--cpus-per-cell", type=float, default=1.0, help="with --executor ray: CPUs each cell requests (default: 1)")
+    scale.add_argument("--gpus-per-cell", type=float, help="with --executor ray: GPUs each cell requests (default: 1 if the cluster has GPUs, else 0)")
+    scale.add_argument("--mesh", help="device mesh of text cells, e.g. 'data=2,fsdp=4' (default: $BENCH_MESH, else every device on the fsdp axis)")
+    scale.add_argument("--checkpoint-dir", help="checkpoint root, shared by every worker (default: $BENCH_CHECKPOINT_DIR, else ./bench-checkpoints)")
+    scale.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="updates between checkpoints; 0: only at the end of training (default: 1000)")
+    scale.add_argument("--no-checkpoints", action="store_true", help="neither write nor resume from checkpoints")
     report = sub.add_parser("report", help="write the suite's HTML report from MLflow")
     report.add_argument("--suite", required=True, help="suite name")
     report.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
@@ -160,6 +171,42 @@ def _check(suite: str) -> int:
     return 1 if failed else 0
 
 
+def _settings(args):
+    """``bench run``'s execution settings (bench.runner.Settings) from its flags and environment."""
+    import os
+
+    from bench.checkpointing import DEFAULT_EVERY
+    from bench.registry import BenchError, UsageError
+    from bench.runner import Settings
+
+    import jax
+
+    from bench.models import sharding
+
+    every = DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    if every < 0:
+        raise UsageError(f"--checkpoint-every {every} must be >= 0 (0 saves only at the end of training).")
+    mesh = args.mesh or os.environ.get(sharding.ENV_MESH)
+    try:
+        sharding.parse_mesh_spec(mesh, jax.device_count())  # a bad spec is refused before any cell runs
+    except BenchError as err:
+        raise UsageError(str(err)) from None
+    return Settings(checkpoint_dir=args.checkpoint_dir, checkpoint_every=every, checkpoints=not args.no_checkpoints, mesh=mesh)
+
+
+def _executor(args):
+    from bench.executors import LocalExecutor, RayExecutor
+    from bench.registry import UsageError
+
+    if args.executor == "local":
+        if args.address or args.gpus_per_cell is not None:
+            raise UsageError("--address and --gpus-per-cell apply to --executor ray only; add --executor ray or drop them.")
+        return LocalExecutor()
+    if args.cpus_per_cell <= 0 or (args.gpus_per_cell or 0) < 0:
+        raise UsageError("--cpus-per-cell must be > 0 and --gpus-per-cell >= 0.")
+    return RayExecutor(address=args.address, cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -176,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         import bench  # noqa: F401
 
         if args.command == "run":
+            from bench.models import sharding
             from bench.runner import load_suite, run_suite, select, validate
+
+            sharding.initialize_distributed()  # multi-host: before any JAX computation; else nothing
 
             # A scheduler's or `kill`'s SIGTERM stops the grid as Ctrl-C does: the running cell is marked KILLED. SIGINT
             # gets Python's handler back, as a job started with `&` by a script inherits SIGINT ignored.
@@ -193,15 +243,16 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in data_problems(entries):
                     print(f"warning: with this data, `bench run` would refuse {problem}", file=sys.stderr)
                 return code
-            summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force)
+            summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force, settings=_settings(args),
+                                executor=_executor(args))
             print(
                 f"suite {args.suite}: {len(summary.finished)} cells finished now, {summary.skipped} skipped as already finished, "
-                f"{len(summary.failed)} failed",
+                f"{len(summary.taken)} left to other processes, {len(summary.failed)} failed",
                 file=sys.stderr,
             )
             for entry, error in summary.failed:
                 print(f"  FAILED {entry.cell.label()}: {error}", file=sys.stderr)
-            if not args.no_report:
+            if not args.no_report and sharding.is_primary():
                 print(f"report: {_report(args.suite, args.out)}", file=sys.stderr)
             return 1 if summary.failed else 0
         if args.command == "report":

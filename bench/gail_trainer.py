@@ -36,7 +36,7 @@ import optax
 from algorithms import gail
 from algorithms.mle_entreg import entropy
 from algorithms.transitions import log_prob, masked_mean, soft_value
-from bench.models import decoding
+from bench.models import decoding, sharding
 from bench.objectives import Adversarial
 
 
@@ -75,9 +75,10 @@ def _apply(optimiser, grads, opt_state, params):
     return optax.apply_updates(params, updates), opt_state
 
 
-@partial(jax.jit, static_argnames=("model", "hp", "optimiser", "max_new"))
-def update(state: GailState, batch, key, *, model, hp: Adversarial, optimiser, max_new: int):
-    """One GAIL step (module docstring); returns (state, terms), terms a dict of scalars, 'loss' the policy's."""
+@partial(jax.jit, static_argnames=("model", "hp", "optimiser", "max_new", "mesh"))
+def update(state: GailState, batch, key, *, model, hp: Adversarial, optimiser, max_new: int, mesh=None):
+    """One GAIL step (module docstring); returns (state, terms), terms a dict of scalars, 'loss' the policy's.
+    With a ``mesh`` the new state keeps the FSDP layout of ``bench.models.sharding.state_shardings``."""
     prompt, prompt_mask, targets, target_mask = batch
     sample = decoding.generate(model, state.policy, prompt, prompt_mask, max_new=max_new, rng=key, temperature=1.0)
     tokens = sample.tokens
@@ -124,4 +125,5 @@ def update(state: GailState, batch, key, *, model, hp: Adversarial, optimiser, m
         # Share of tokens the discriminator classifies right (expert D > 0, policy D < 0), classes weighed equally.
         "disc_accuracy": 0.5 * (masked_mean(d_expert > 0, target_mask) + masked_mean(d_policy < 0, mask)),
     }
-    return GailState(policy, value, disc, state.ref, policy_opt, value_opt, disc_opt, state.step + 1), terms
+    new = GailState(policy, value, disc, state.ref, policy_opt, value_opt, disc_opt, state.step + 1)
+    return sharding.constrain_state(new, mesh), terms

@@ -22,6 +22,12 @@ class UnknownNameError(BenchError, LookupError):
     exit_code = 2
 
 
+class UsageError(BenchError):
+    """A bad command-line flag or flag value."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str

@@ -6,11 +6,13 @@ import fnmatch
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 
 from tqdm import tqdm
 
+from bench import checkpointing
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError
 from bench.suites import SuiteCell
 from bench.tracking import Store
@@ -105,84 +107,206 @@ def _split(term: str) -> tuple[str, str, str]:
     raise BenchError(f"filter term {term!r} has no '=' or '!='; write e.g. --filter 'algorithm=iqlearn,task.variant=recovery'")
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How cells run here, none of it part of a cell's identity (the same cell gives the same result either way).
+
+    checkpoint_every: updates between checkpoints (0: only at the end of training); checkpoints=False turns
+    them off. mesh: the device mesh spec of text cells ("data=2,fsdp=4"; None: every device on fsdp).
+    since_ms: with --force, FINISHED runs that started before this time do not count as done."""
+
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = checkpointing.DEFAULT_EVERY
+    checkpoints: bool = True
+    mesh: str | None = None
+    since_ms: int | None = None
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one cell: finished or failed (with its run), or skipped because another process has it."""
+
+    status: str  # "finished" | "failed" | "skipped"
+    run_id: str | None = None
+    error: str | None = None
+    resumed_at: int | None = None  # the checkpoint step it resumed from
+
+
+def _trainer(model, task, settings: Settings):
+    """The cell's fit function and whether it checkpoints: the model's own (tabular), the text trainer on the
+    settings' mesh, or the timer of Table 1 (a timing is atomic: nothing to resume)."""
+    fit = getattr(model, "fit", None)
+    if fit is not None:
+        return fit, True
+    from bench import profile, textcells
+    from bench.models import sharding
+
+    if isinstance(task, profile.TimingTask):
+        return partial(profile.fit, model), False
+    return partial(textcells.fit, model, mesh=sharding.mesh_from_spec(settings.mesh)), True
+
+
+def _checkpoints(cell, settings: Settings, store: Store, run_id: str | None) -> tuple[checkpointing.CellCheckpoints, int | None]:
+    """The cell's checkpoints, continued when the newest was written by a run that did not finish (the metrics
+    that run logged up to the save are copied into ``run_id``), cleared when it belongs to a finished run.
+    In a multi-host run every process takes the same decision, process 0's (``sharding.agree``)."""
+    from bench.models import sharding
+
+    ckpt = checkpointing.CellCheckpoints(
+        f"{checkpointing.root(settings.checkpoint_dir)}/{cell.hash}", settings.checkpoint_every, run_id=run_id
+    )
+    saved = ckpt.latest()
+    if sharding.agree(saved is not None and saved.run_id is not None and store.status(saved.run_id) == "FINISHED"):
+        if sharding.is_primary():
+            ckpt.clear()
+        sharding.agree(True)  # the others go on once it is gone
+        return ckpt, None
+    if saved is None:
+        return ckpt, None
+    store.adopt(run_id, saved.run_id, saved.saved_at_ms, saved.step)
+    return ckpt, saved.step
+
+
+def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> Outcome:
+    """Claim, train and record one cell (on whichever machine this runs: executors call it).
+
+    It runs only if this process wins the cell's claim (``Store.claim``), beating a heartbeat meanwhile; it
+    resumes from the cell's newest checkpoint when an unfinished run left one. A failure is recorded as a
+    FAILED run and returned; a KeyboardInterrupt marks the run KILLED and propagates."""
+    from bench.models import sharding
+
+    cell = entry.cell
+    run_id = store.claim(cell, entry.figure, since_ms=settings.since_ms)
+    if not sharding.agree(run_id is not None):  # multi-host: process 0 claims for all (the others hold a Follower)
+        return Outcome("skipped")
+    ckpt, resumed_at = None, None
+    try:
+        with store.heartbeat(run_id):
+            task = TASKS.build(cell.task, **cell.options("task_options"))
+            objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
+            model = MODELS.build(cell.model, **cell.options("model_options"))
+            fit, resumable = _trainer(model, task, settings)
+            if resumable and settings.checkpoints:
+                ckpt, resumed_at = _checkpoints(cell, settings, store, run_id)
+            extra = {"checkpoints": ckpt} if ckpt is not None else {}
+            reports = fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train"), **extra)
+            _record(store, run_id, reports, settings.progress, resumed_at or 0)
+    except KeyboardInterrupt:
+        store.kill(run_id)
+        raise
+    except Exception as err:
+        store.fail(run_id, err)
+        return Outcome("failed", run_id, f"{type(err).__name__}: {err}", resumed_at)
+    finally:
+        if ckpt is not None:
+            ckpt.close()  # the last save is complete before the run is marked finished
+    store.finish(run_id)
+    return Outcome("finished", run_id, resumed_at=resumed_at)
+
+
+def _record(store: Store, run_id: str, reports, progress: bool, start: int) -> None:
+    """Log each Progress report's metrics (at its step), artifacts and tags; a step bar on a terminal."""
+    bar = None
+    for report in reports:
+        if progress and bar is None:
+            bar = tqdm(total=report.total, initial=start, desc="  steps", unit="step", leave=False, file=sys.stderr)
+        if bar is not None:
+            bar.update(report.step - bar.n)
+        store.log_metrics(run_id, report.metrics, report.step)
+        if report.artifacts:
+            store.log_artifacts(run_id, report.artifacts)
+        if report.tags:
+            store.set_tags(run_id, report.tags)
+    if bar is not None:
+        bar.close()
+
+
 @dataclass
 class Summary:
     total: int = 0
-    skipped: int = 0
+    skipped: int = 0  # finished before this command started
+    taken: list = field(default_factory=list)  # cells another process ran or was running meanwhile
     finished: list = field(default_factory=list)
     failed: list = field(default_factory=list)
 
 
-def run_cell(store: Store, entry: SuiteCell, progress: bool) -> str:
-    """Train and evaluate one cell inside its MLflow run; returns the run id. Raises on failure
-    after recording it; a KeyboardInterrupt marks the run KILLED and propagates."""
-    cell = entry.cell
-    run_id = None
-    try:
-        run_id = store.start(cell, entry.figure)
-        task = TASKS.build(cell.task, **cell.options("task_options"))
-        objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
-        model = MODELS.build(cell.model, **cell.options("model_options"))
-        bar = None
-        fit = getattr(model, "fit", None)
-        if fit is None:  # sequence models (T5, decoder-only) are trained by the text trainer, or timed (Table 1)
-            from bench import profile, textcells
+class Follower:
+    """The store of processes other than 0 in a multi-host run: they train in step with process 0, which
+    alone claims cells and records results; every other call (claim, status, adopt, log_*, finish, ...)
+    does nothing and returns None."""
 
-            fit = partial(profile.fit if isinstance(task, profile.TimingTask) else textcells.fit, model)
-        for report in fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train")):
-            if progress and bar is None:
-                bar = tqdm(total=report.total, desc="  steps", unit="step", leave=False, file=sys.stderr)
-            if bar is not None:
-                bar.update(report.step - bar.n)
-            store.log_metrics(run_id, report.metrics, report.step)
-            if report.artifacts:
-                store.log_artifacts(run_id, report.artifacts)
-        if bar is not None:
-            bar.close()
-    except KeyboardInterrupt:
-        if run_id is not None:  # else store.start has already marked its run KILLED
-            store.kill(run_id)
-        raise
-    except Exception as err:
-        if run_id is not None:
-            store.fail(run_id, err)
-        raise
-    store.finish(run_id)
-    return run_id
+    def __init__(self, suite: str):
+        self.suite = suite
+
+    def finished_cells(self) -> dict:
+        return {}
+
+    def heartbeat(self, run_id):
+        return nullcontext()
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
-def run_suite(name: str, *, filter_expr: str | None = None, force: bool = False, store: Store | None = None) -> Summary:
-    """Run every selected cell of suite ``name`` that has no FINISHED run (all of them with ``force``)."""
-    entries = select(load_suite(name), filter_expr)
-    validate(entries)
-    store = store or Store.open(name)
-    finished = store.finished_cells()
-    # A cell may feed several figures (e.g. Table 2's MLE cells are Figure 2's); it runs once, tagged with the
-    # first figure that lists it, and the report places its run under every figure the suite lists it for.
+def plan(name: str, entries: list[SuiteCell], store: Store, force: bool) -> tuple[list[SuiteCell], Summary]:
+    """The cells to attempt, each once, in suite order: all with ``force``, else those without a FINISHED run.
+    A cell may feed several figures (Table 2's MLE cells are Figure 2's); it runs once, tagged with the first
+    figure that lists it, and the report places its run under every figure the suite lists it for. In a
+    multi-host run every process attempts every cell (so all take the same steps) and the claims skip the
+    finished ones."""
+    import jax
+
+    finished = store.finished_cells() if jax.process_count() == 1 else {}
     todo, seen = [], set()
     for entry in entries:
         if entry.cell.hash not in seen and (force or entry.cell.hash not in finished):
             todo.append(entry)
         seen.add(entry.cell.hash)
-    unique = len({e.cell.hash for e in entries})
-    summary = Summary(total=unique, skipped=unique - len(todo))
-    tty = sys.stderr.isatty()
+    unique = len(seen)
+    return todo, Summary(total=unique, skipped=unique - len(todo))
+
+
+def run_suite(
+    name: str, *, filter_expr: str | None = None, force: bool = False, store: Store | None = None,
+    settings: Settings | None = None, executor=None,
+) -> Summary:
+    """Run every selected cell of suite ``name`` that has no FINISHED run (all of them with ``force``) on
+    ``executor`` (default: this process, one cell after another)."""
+    from bench.executors import LocalExecutor
+
+    import jax
+
+    from bench.models import sharding
+
+    entries = select(load_suite(name), filter_expr)
+    validate(entries)
+    if jax.process_count() > 1 and not isinstance(executor or LocalExecutor(), LocalExecutor):
+        raise BenchError("a multi-host run (jax.distributed) trains one cell at a time over all hosts: use --executor local.")
+    store = store or (Store.open(name) if sharding.is_primary() else Follower(name))
+    settings = settings or Settings()
+    if force and settings.since_ms is None:
+        settings = replace(settings, since_ms=int(time.time() * 1000))
+    executor = executor or LocalExecutor()
+    todo, summary = plan(name, entries, store, force)
     print(
-        f"suite {name}: {unique} cells, {summary.skipped} already finished, {len(todo)} to run "
-        f"(MLflow experiment {name!r} at {store.client.tracking_uri})",
+        f"suite {name}: {summary.total} cells, {summary.skipped} already finished, {len(todo)} to run on {executor.describe()} "
+        + (f"(MLflow experiment {name!r} at {store.client.tracking_uri})" if isinstance(store, Store) else
+           f"(process {jax.process_index()} of {jax.process_count()}; process 0 records the results)"),
         file=sys.stderr,
     )
-    for i, entry in enumerate(tqdm(todo, desc=f"{name} cells", unit="cell", file=sys.stderr, disable=not tty), 1):
-        start = time.perf_counter()
-        try:
-            run_id = run_cell(store, entry, progress=tty)
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:
-            summary.failed.append((entry, f"{type(err).__name__}: {err}"))
-            print(f"[{i}/{len(todo)}] FAILED {entry.cell.label()}: {type(err).__name__}: {err}", file=sys.stderr)
-            continue
-        summary.finished.append((entry, run_id))
-        if not tty:
-            print(f"[{i}/{len(todo)}] {entry.cell.label()} done in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    tty = sys.stderr.isatty()
+    for i, (entry, outcome, seconds) in enumerate(executor.run(store, todo, replace(settings, progress=settings.progress or tty)), 1):
+        where = f"[{i}/{len(todo)}] {entry.cell.label()}"
+        if outcome.status == "skipped":
+            summary.taken.append(entry)
+            print(f"{where}: another process has run or is running it; skipped", file=sys.stderr)
+        elif outcome.status == "failed":
+            summary.failed.append((entry, outcome.error))
+            print(f"{where} FAILED: {outcome.error}", file=sys.stderr)
+        else:
+            summary.finished.append((entry, outcome.run_id))
+            resumed = f" (resumed from the checkpoint at step {outcome.resumed_at})" if outcome.resumed_at is not None else ""
+            if not tty or resumed:
+                print(f"{where} done in {seconds:.1f}s{resumed}", file=sys.stderr)
     return summary

@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from algorithms import Transitions, soft_value
+from bench.checkpointing import digest
 from bench.objectives import Objective
 from bench.registry import MODELS, BenchError
 
@@ -92,29 +93,42 @@ def train_table(
     init_scale: float,
     num_rollouts: int,
     chunks: int,
-) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Adam on q in ``chunks`` jitted chunks; yields (steps done, mean loss of the chunk, policy) after each.
+    resume: tuple[int, dict] | None = None,
+) -> Iterator[tuple[int, float, dict]]:
+    """Adam on q in ``chunks`` jitted chunks; yields (steps done, mean loss of the chunk, state) after each,
+    state = {"q": q, "opt": Adam's state}. ``resume`` = (steps done, state) continues a run from a chunk
+    boundary, bit for bit: the chunk sizes and keys depend on the seed and ``chunks`` only.
 
     q starts at init_scale * N(0, 1): the policy in states the data never visits stays at this
     random initialisation unless the objective reaches them, which is the point of Figure 11.
     """
-    num_states, num_actions, _ = problem.transitions.shape
     log_p = jnp.log(jnp.asarray(problem.transitions, jnp.float32))
     terminal = jnp.asarray(problem.terminal, jnp.float32)
     expert = tuple(jnp.asarray(x) for x in (problem.expert_states, problem.expert_actions, problem.expert_next_states))
-    key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
-    q = init_scale * jax.random.normal(key_init, (num_states, num_actions))
-    opt_state = optax.adam(learning_rate).init(q)
+    key_train = jax.random.split(jax.random.PRNGKey(seed))[1]
+    done, state = resume or (0, initial_state(problem, seed, learning_rate, init_scale))
     sizes = np.diff(np.linspace(0, steps, chunks + 1).round().astype(int))
-    done = 0
-    for size, key in zip(sizes, jax.random.split(key_train, chunks)):
+    for size, key, end in zip(sizes, jax.random.split(key_train, chunks), np.cumsum(sizes)):
+        if end <= done:  # chunks a resumed run has already done
+            continue
         q, opt_state, losses = _train_chunk(
-            q, opt_state, key, log_p, terminal, problem.start, expert,
+            state["q"], state["opt"], key, log_p, terminal, problem.start, expert,
             objective=objective, horizon=problem.horizon, num_rollouts=num_rollouts,
             learning_rate=learning_rate, size=int(size),
         )
-        done += int(size)
-        yield done, float(jnp.mean(losses)), np.asarray(jax.nn.softmax(q, axis=-1), dtype=np.float64)
+        done, state = int(end), {"q": q, "opt": opt_state}
+        yield done, float(jnp.mean(losses)), state
+
+
+def initial_state(problem: TabularProblem, seed: int, learning_rate: float, init_scale: float) -> dict:
+    """q ~ init_scale * N(0, 1) from the seed's first key, and a fresh Adam state."""
+    num_states, num_actions, _ = problem.transitions.shape
+    q = init_scale * jax.random.normal(jax.random.split(jax.random.PRNGKey(seed))[0], (num_states, num_actions))
+    return {"q": q, "opt": optax.adam(learning_rate).init(q)}
+
+
+def policy_of(state: dict) -> np.ndarray:
+    return np.asarray(jax.nn.softmax(state["q"], axis=-1), dtype=np.float64)
 
 
 @dataclass
@@ -126,6 +140,7 @@ class Progress:
     metrics: dict
     final: bool = False
     artifacts: dict | None = None
+    tags: dict | None = None  # run tags, e.g. bench.params_sha256 of the trained parameters
 
 
 def _problem(task, demonstrations: int) -> TabularProblem:
@@ -153,19 +168,27 @@ class TabularPolicy:
                 f"{type(objective).__name__}; run GAIL on a sequence-model preset (t5-*, dec-tiny, smollm2-*)."
             )
 
-    def fit(self, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
-        """Train, reporting train/loss and train/success_rate per chunk, then eval/success_rate."""
+    def fit(self, task, objective: Objective, *, seed: int, data: dict, train: dict, checkpoints=None) -> Iterator[Progress]:
+        """Train, reporting train/loss and train/success_rate per chunk, then eval/success_rate. With
+        ``checkpoints`` (bench.checkpointing), save at chunk ends when due and continue from the newest."""
         self.check_objective(objective)
         problem = _problem(task, int(data.get("demonstrations", 1)))
-        steps = int(train["steps"])
-        policy = None
-        for step, loss, policy in train_table(
-            problem, objective, seed=seed, steps=steps, learning_rate=float(train["learning_rate"]),
+        steps, learning_rate = int(train["steps"]), float(train["learning_rate"])
+        state, resume = None, None
+        if checkpoints is not None and checkpoints.latest() is not None:
+            done, state, _ = checkpoints.restore(initial_state(problem, seed, learning_rate, self.init_scale))
+            resume = (done, state)
+        for step, loss, state in train_table(
+            problem, objective, seed=seed, steps=steps, learning_rate=learning_rate,
             init_scale=self.init_scale, num_rollouts=int(train.get("policy_batch", 16)),
-            chunks=int(train.get("eval_points", 10)),
+            chunks=int(train.get("eval_points", 10)), resume=resume,
         ):
-            yield Progress(step, steps, {"train/loss": loss, "train/success_rate": task.success_probability(policy)})
+            yield Progress(step, steps, {"train/loss": loss, "train/success_rate": task.success_probability(policy_of(state))})
+            if checkpoints is not None and checkpoints.due(step, steps):
+                checkpoints.save(step, state, {})
+        policy = policy_of(state)
         yield Progress(
             steps, steps, {"eval/success_rate": task.success_probability(policy)}, final=True,
             artifacts={"policy.json": {"policy": policy.round(6).tolist(), "rows": "state", "columns": ["advance", "up"]}},
+            tags={"bench.params_sha256": digest(state["q"])},
         )

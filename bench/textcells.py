@@ -51,8 +51,9 @@ import numpy as np
 import optax
 
 from algorithms import from_sequence, iqlearn, mle
-from bench.models import decoding, tokenizers
+from bench.models import decoding, sharding, tokenizers
 from bench import gail_trainer
+from bench.checkpointing import digest
 from bench.objectives import Adversarial, Objective
 from bench.registry import BenchError
 from bench.tabular import Progress
@@ -182,16 +183,21 @@ def sequence_loss(model, objective: Objective, params, batch, key, max_new: int)
     return objective(expert, policy), terms
 
 
-@partial(jax.jit, static_argnames=("model", "objective", "optimiser", "max_new"))
-def train_step(state, batch, key, *, model, objective, optimiser, max_new):
+@partial(jax.jit, static_argnames=("model", "objective", "optimiser", "max_new", "mesh"))
+def train_step(state, batch, key, *, model, objective, optimiser, max_new, mesh=None):
     """One Adam update of state = (params, opt_state); returns (state, terms) with terms["loss"].
-    Static arguments are hashable, so cells sharing them share the compilation."""
+    Static arguments are hashable, so cells sharing them share the compilation.
+
+    With a ``mesh`` (``bench.models.sharding``) the new state keeps the FSDP layout of
+    ``sharding.state_shardings``; the batch arrives split over the mesh, and GSPMD turns the mean loss
+    over the global batch into all-gathered weights and reduce-scattered gradients."""
     params, opt_state = state
     (loss, terms), grads = jax.value_and_grad(
         lambda p: sequence_loss(model, objective, p, batch, key, max_new), has_aux=True
     )(params)
     updates, opt_state = optimiser.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), terms | {"loss": loss}
+    state = sharding.constrain_state((optax.apply_updates(params, updates), opt_state), mesh)
+    return state, terms | {"loss": loss}
 
 
 @partial(jax.jit, static_argnames=("model", "gamma"))
@@ -216,27 +222,30 @@ def reward_gamma(objective) -> float:
 # ----------------------------------------------------------------------------------- fit
 
 
-def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch: int, temperature: float = 1.0, calculator=None):
+def _chunks(prompts, batch: int, mesh) -> Iterator[tuple[jax.Array, jax.Array]]:
+    """Host prompts and masks in chunks of ``batch`` rows, each replicated over ``mesh``: decoding keeps
+    whole prompts on every device and lets GSPMD all-gather the sharded parameters as it needs them."""
+    for start in range(0, len(prompts[0]), batch):
+        yield sharding.replicate((prompts[0][start : start + batch], prompts[1][start : start + batch]), mesh)
+
+
+def _generate(model, params, prompts, key, max_new: int, num_samples: int, batch: int, mesh, temperature: float = 1.0, calculator=None):
     """Sample in chunks of ``batch`` prompts (temperature 0: greedy); host arrays of tokens, mask, entropies [N * k, L]."""
     parts = []
-    for i, start in enumerate(range(0, len(prompts[0]), batch)):
-        p, m = prompts[0][start : start + batch], prompts[1][start : start + batch]
+    for i, (p, m) in enumerate(_chunks(prompts, batch, mesh)):
         g = decoding.generate(
             model, params, p, m, max_new=max_new, rng=jax.random.fold_in(key, i), temperature=temperature or 1.0,
             greedy=temperature == 0, num_samples=num_samples, calculator=calculator,
         )
-        parts.append((np.asarray(g.tokens), np.asarray(g.mask), np.asarray(g.entropies)))
+        parts.append(sharding.to_host((g.tokens, g.mask, g.entropies)))
     return tuple(np.concatenate(x) for x in zip(*parts))
 
 
-def _beam(model, params, prompts, max_new: int, batch: int, beam_size: int, length_penalty: float):
+def _beam(model, params, prompts, max_new: int, batch: int, mesh, beam_size: int, length_penalty: float):
     """Beam search in chunks of ``batch`` prompts; host tokens and mask (up to and including EOS) [N, L]."""
     tokens = np.concatenate([
-        np.asarray(decoding.beam_search(
-            model, params, prompts[0][start : start + batch], prompts[1][start : start + batch],
-            max_new=max_new, beam_size=beam_size, alpha=length_penalty,
-        ).tokens)
-        for start in range(0, len(prompts[0]), batch)
+        sharding.to_host(decoding.beam_search(model, params, p, m, max_new=max_new, beam_size=beam_size, alpha=length_penalty).tokens)
+        for p, m in _chunks(prompts, batch, mesh)
     ])
     is_eos = tokens == model.eos_id
     return tokens, (np.cumsum(is_eos, axis=1) - is_eos == 0).astype(np.int32)
@@ -269,8 +278,16 @@ def _task_scores(task, predictions, examples, predictions_calculator=None) -> di
     return {name: values[name] for name in task.metrics}
 
 
-def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict) -> Iterator[Progress]:
-    """Train ``model`` on text ``task`` with ``objective``; yields Progress reports, the last with final=True."""
+def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict, mesh=None, checkpoints=None) -> Iterator[Progress]:
+    """Train ``model`` on text ``task`` with ``objective``; yields Progress reports, the last with final=True.
+
+    With ``checkpoints`` (``bench.checkpointing.CellCheckpoints``) it saves the train state, the RNG key, the
+    data order and position, the logged terms and the eval curve when due (after that step's report), and
+    continues from the newest checkpoint, so a resumed cell ends bit for bit as an uninterrupted one.
+
+    Runs on every device of ``mesh`` (default: ``sharding.mesh_from_spec($BENCH_MESH)``, all devices of all
+    processes on the fsdp axis): the train state is sharded FSDP-style, each batch split over the devices,
+    and every process reads the same results back (``sharding.to_host``)."""
     if not isinstance(task, (text_tasks.TextTask, ArithTask)):
         raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22, arith), not {type(task).__name__}.")
     opts = DEFAULT_TRAIN | dict(train)
@@ -283,6 +300,8 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     eval_temperatures = temperatures(opts["eval_temperatures"])
     beam_size, length_penalty = int(opts["eval_beam_size"]), float(opts["eval_length_penalty"])
     preset = getattr(model, "preset", type(model).__name__)
+    mesh = sharding.mesh_from_spec(os.environ.get(sharding.ENV_MESH)) if mesh is None else mesh
+    sharding.check_batch_size(batch_size, mesh)
 
     train_examples, eval_examples = _examples(task, data, seed)
     tokenizer = _tokenizer(model, preset, train_examples)
@@ -307,7 +326,7 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
             order, position = np.random.default_rng([seed, len(history)]).permutation(len(train_examples)), 0
         idx = order[position : position + batch_size]
         position += batch_size
-        return tuple(jnp.asarray(a[idx]) for a in (*prompts, *targets))
+        return sharding.shard_batch(tuple(a[idx] for a in (*prompts, *targets)), mesh)
 
     # GSM8k-style tasks score accuracy_calculator on a decoding with the calculator in the loop.
     calculator = decoding.Calculator.from_tokenizer(tokenizer) if "accuracy_calculator" in task.metrics else None
@@ -315,10 +334,10 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
 
     def decode_and_score(params, step_key, temperature=1.0):
         """Task scores of one decoding per eval prompt at ``temperature`` (with the calculator where the task has one)."""
-        tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, temperature)
+        tokens, mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, mesh, temperature)
         with_calculator = None
         if calculator is not None:
-            calc_tokens, calc_mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, temperature, calculator)
+            calc_tokens, calc_mask, _ = _generate(model, params, eval_prompts, step_key, max_target, 1, chunk, mesh, temperature, calculator)
             with_calculator = decode_rows(tokenizer, calc_tokens, calc_mask, eos)
         predictions = decode_rows(tokenizer, tokens, mask, eos)
         return _task_scores(task, predictions, eval_examples, with_calculator), float(mask.sum(axis=1).mean())
@@ -332,20 +351,30 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         return {f"eval_curve/{m}": v for m, v in values.items()} | {"eval_curve/mean_length": mean_length}
 
     optimiser = adam_warmup(lr, warmup)
-    state = (params, optimiser.init(params))  # the MLE phase's optimiser state carries into an Objective phase
+    place = lambda state: jax.device_put(state, sharding.state_shardings(state, mesh))  # noqa: E731  FSDP layout
+    state = place((params, optimiser.init(params)))  # the MLE phase's optimiser state carries into an Objective phase
+    adversarial = isinstance(objective, Adversarial)
     step = 0
-    for phase_objective, phase_steps in ((MLE, mle_steps), (objective, steps)):
-        if phase_steps == 0:
+    if checkpoints is not None and (saved := checkpoints.latest()) is not None:
+        # GAIL's three networks exist once its phase has begun; until then the state is the MLE phase's.
+        template = place(gail_trainer.init(params, optimiser)) if adversarial and saved.step > mle_steps else state
+        step, restored, meta = checkpoints.restore({"train": template, "order": order, "key": np.asarray(key_data)})
+        state, order, key_data = restored["train"], np.asarray(restored["order"]), jnp.asarray(restored["key"])
+        position, history, curves = meta["position"], meta["history"], meta["curves"]
+        params = state.policy if isinstance(state, gail_trainer.GailState) else state[0]
+    for phase_objective, end in ((MLE, mle_steps), (objective, total)):
+        if step >= end:
             continue
         if isinstance(phase_objective, Adversarial):
-            state = gail_trainer.init(params, optimiser)
-            update = partial(gail_trainer.update, model=model, hp=phase_objective, optimiser=optimiser, max_new=max_target)
+            if not isinstance(state, gail_trainer.GailState):
+                state = place(gail_trainer.init(params, optimiser))
+            update = partial(gail_trainer.update, model=model, hp=phase_objective, optimiser=optimiser, max_new=max_target, mesh=mesh)
         else:
-            update = partial(train_step, model=model, objective=phase_objective, optimiser=optimiser, max_new=max_target)
-        for _ in range(phase_steps):
+            update = partial(train_step, model=model, objective=phase_objective, optimiser=optimiser, max_new=max_target, mesh=mesh)
+        while step < end:
             state, terms = update(state, next_batch(), jax.random.fold_in(key_data, step))
             step += 1
-            terms = {name: float(value) for name, value in terms.items()}
+            terms = {name: float(value) for name, value in sharding.to_host(terms).items()}
             if not all(math.isfinite(v) for v in terms.values()):
                 shown = ", ".join(f"{name}={value:.6g}" for name, value in terms.items())
                 raise FloatingPointError(
@@ -356,13 +385,17 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
             params = state.policy if isinstance(state, gail_trainer.GailState) else state[0]
             if eval_every and step % eval_every == 0 and step < total:
                 yield Progress(step, total, _window_means(history[-eval_every:]) | evaluate(params, jax.random.fold_in(key, step)))
+            if checkpoints is not None and checkpoints.due(step, total):  # after its metrics are logged, so none is lost
+                # the key and the data order are the same on every host: saved as host arrays
+                checkpoints.save(step, {"train": state, "order": order, "key": np.asarray(key_data)},
+                                 {"position": position, "history": history, "curves": curves})
 
     # Final evaluation: the task metrics on one decoding per eval prompt (temperature 1, the calculator in the
     # loop for accuracy_calculator), then k samples per prompt for diversity, entropy, length and rewards.
     final_key = jax.random.fold_in(key, total + 1)
     values, _ = decode_and_score(params, final_key)
     results = {f"eval/{m}": v for m, v in values.items()}
-    tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, chunk)
+    tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, chunk, mesh)
     texts = decode_rows(tokenizer, tokens, mask, eos)
     results |= _window_means(history[-eval_every:] if eval_every else history)
     results["eval/self_bleu"] = float(np.mean([task_metrics.self_bleu(texts[i * k : (i + 1) * k]) for i in range(len(eval_examples))]))
@@ -375,18 +408,16 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         values, _ = decode_and_score(params, jax.random.fold_in(final_key, 1 + int(1000 * t)), t)
         results |= {f"eval_temperature/{t:g}/{m}": v for m, v in values.items()}
     if beam_size:  # Figure 4's WMT22 panel and Table 5: beam search with the GNMT length penalty
-        beam_tokens, beam_mask = _beam(model, params, eval_prompts, max_target, chunk, beam_size, length_penalty)
+        beam_tokens, beam_mask = _beam(model, params, eval_prompts, max_target, chunk, mesh, beam_size, length_penalty)
         beam_texts = decode_rows(tokenizer, beam_tokens, beam_mask, eos)
         results |= {f"eval_beam/{m}": v for m, v in _task_scores(task, beam_texts, eval_examples).items()}
 
     # Per-sample scores (each sample against its prompt's references) and the implied IQLearn reward of
     # each sample under the trained logits, for every algorithm (Table 2 compares IQLearn with MLE).
     per_sample = [score(task, [t], [eval_examples[i // k].references]).values for i, t in enumerate(texts)]
-    rep = lambda a: jnp.repeat(jnp.asarray(a), k, axis=0)  # noqa: E731  rows b*k+j belong to prompt b
-    rewards = np.asarray(sequence_rewards(
-        params, rep(eval_prompts[0]), rep(eval_prompts[1]), jnp.asarray(tokens), jnp.asarray(mask), model=model,
-        gamma=reward_gamma(objective),
-    ))
+    rep = lambda a: np.repeat(a, k, axis=0)  # noqa: E731  rows b*k+j belong to prompt b
+    samples = sharding.replicate((rep(eval_prompts[0]), rep(eval_prompts[1]), tokens, mask), mesh)
+    rewards = sharding.to_host(sequence_rewards(params, *samples, model=model, gamma=reward_gamma(objective)))
     for m in task.metrics:
         results[f"eval/reward_corr/{m}"] = task_metrics.reward_correlation(rewards, [s[m] for s in per_sample])
     results["eval/reward_mean"] = float(rewards.mean())
@@ -399,4 +430,7 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         }
         record["reward"] = float(rewards[i])
         lines.append(json.dumps(record, ensure_ascii=False))
-    yield Progress(total, total, results, final=True, artifacts={"generations.jsonl": "\n".join(lines) + "\n"})
+    yield Progress(
+        total, total, results, final=True, artifacts={"generations.jsonl": "\n".join(lines) + "\n"},
+        tags={"bench.params_sha256": digest(params)},
+    )

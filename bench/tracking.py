@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -28,6 +31,11 @@ from bench.registry import BenchError  # noqa: E402
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "mlflow")
 _BATCH = 900  # MLflow accepts at most 1000 entries per log_batch call
+# A RUNNING run is live while its process beats: the runner sets the tag bench.heartbeat every HEARTBEAT_S
+# seconds; a run whose last beat is older than the lease ($BENCH_LEASE_S) is taken for dead, and so is one
+# owned by a process of this host that no longer exists (no need to wait for the lease after a crash here).
+HEARTBEAT_S = 60.0
+LEASE_S = 600.0
 
 
 def tracking_uri() -> str:
@@ -50,9 +58,33 @@ def check_reachable(uri: str) -> None:
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise BenchError(f"cannot write the MLflow SQLite store {uri}: folder {folder} is missing or read-only; {fix}.")
     try:
-        MlflowClient(uri).search_experiments(max_results=1)
+        with _setup_lock(uri):  # the first use creates the tables
+            MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # any backend error means the store is unusable
         raise BenchError(f"cannot use the MLflow tracking store {uri} ({type(err).__name__}: {err}); {fix}.") from None
+
+
+def _create_experiment(client: MlflowClient, name: str):
+    try:
+        client.create_experiment(name)
+    except Exception as err:  # another process created it meanwhile (a server store), else a real error
+        if client.get_experiment_by_name(name) is None:
+            raise BenchError(f"cannot create the MLflow experiment {name!r} at {client.tracking_uri}: {err}") from None
+    return client.get_experiment_by_name(name)
+
+
+@contextmanager
+def _setup_lock(uri: str):
+    """Serialise creating a SQLite store's tables and experiments between processes on this machine: two
+    `bench run`s starting at once on a new mlflow.db would otherwise both run MLflow's schema migration,
+    and one fails. A server store (http) serialises that itself."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import filelock
+
+    with filelock.FileLock(uri[len("sqlite:///") :] + ".lock", timeout=300):
+        yield
 
 
 @lru_cache(maxsize=1)
@@ -92,14 +124,11 @@ class Store:
         uri = uri or tracking_uri()
         check_reachable(uri)
         client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name(suite)
-        if experiment is None:
-            experiment_id = client.create_experiment(suite)
-        elif experiment.lifecycle_stage != "active":
+        with _setup_lock(uri):
+            experiment = client.get_experiment_by_name(suite) or _create_experiment(client, suite)
+        if experiment.lifecycle_stage != "active":
             raise BenchError(f"the MLflow experiment {suite!r} at {uri} is deleted; restore it or use another store.")
-        else:
-            experiment_id = experiment.experiment_id
-        return cls(client, experiment_id, suite)
+        return cls(client, experiment.experiment_id, suite)
 
     def finished_cells(self) -> dict[str, str]:
         """cell hash -> run id of its newest FINISHED run."""
@@ -121,6 +150,7 @@ class Store:
 
     def start(self, cell: Cell, figure: str) -> str:
         tags = {
+            "bench.owner": owner(), "bench.heartbeat": f"{time.time():.3f}",
             "bench.cell": cell.hash, "bench.task": cell.task, "bench.algorithm": cell.algorithm,
             "bench.model": cell.model, "bench.seed": str(cell.seed), "bench.figure": figure,
             "bench.suite": self.suite, "bench.config": json.dumps(cell.config(), sort_keys=True),
@@ -132,6 +162,86 @@ class Store:
             self.kill(run.info.run_id)
             raise
         return run.info.run_id
+
+    def status(self, run_id: str) -> str | None:
+        """The run's status (FINISHED, RUNNING, ...), None when the store has no such run."""
+        try:
+            return self.client.get_run(run_id).info.status
+        except Exception:
+            return None
+
+    def cell_runs(self, cell_hash: str) -> list:
+        return self.runs(f"tags.`bench.cell` = '{cell_hash}'")
+
+    def claim(self, cell: Cell, figure: str, *, since_ms: int | None = None) -> str | None:
+        """Start a run for ``cell`` unless another process has it; returns the run id, or None when it lost.
+
+        MLflow has no compare-and-set, so the claim is create-then-look: every contender first creates
+        its RUNNING run, then reads all runs of the cell. It loses (and deletes its run) if the cell has a
+        FINISHED run (with ``since_ms``: one started at or after then, as ``--force`` reruns older ones),
+        or a live RUNNING run that started before its own (ties by run id). Each contender sees the others
+        that created their runs before it looked, so exactly one of any set of concurrent contenders wins.
+        The winner marks runs left RUNNING by dead processes KILLED."""
+        run_id = self.start(cell, figure)
+        try:
+            now = time.time()
+            runs = self.cell_runs(cell.hash)
+            done = [r for r in runs if r.info.status == "FINISHED" and (since_ms is None or r.info.start_time >= since_ms)]
+            running = [r for r in runs if r.info.status == "RUNNING"]
+            live = [r for r in running if r.info.run_id == run_id or is_live(r.data.tags, now)]
+            winner = min(live, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+            if done or winner is None or winner.info.run_id != run_id:
+                self.client.delete_run(run_id)
+                return None
+            for dead in {r.info.run_id for r in running} - {r.info.run_id for r in live}:
+                self.client.set_tag(dead, "bench.superseded_by", run_id)
+                self.kill(dead)
+        except BaseException:  # never leave a claim RUNNING behind an interrupt or a store error
+            self.kill(run_id)
+            raise
+        return run_id
+
+    @contextmanager
+    def heartbeat(self, run_id: str, every: float = HEARTBEAT_S):
+        """Beat for ``run_id`` from a background thread while the block runs (compilation and long
+        evaluations hold the main thread for minutes; JAX releases the GIL meanwhile)."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(every):
+                try:
+                    self.client.set_tag(run_id, "bench.heartbeat", f"{time.time():.3f}")
+                except Exception:  # a missed beat only brings the end of the lease closer
+                    pass
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def adopt(self, run_id: str, source_run_id: str | None, until_ms: int, step: int) -> int:
+        """Make ``run_id`` the continuation of ``source_run_id`` from a checkpoint at ``step`` saved at ``until_ms``:
+        copy the metric points the source logged up to the save (the resumed trainer logs the rest again) and
+        tag both runs. Returns the number of points copied."""
+        self.client.log_batch(run_id, tags=[RunTag("bench.resumed_from", source_run_id or "unknown"), RunTag("bench.resumed_at_step", str(step))])
+        if not source_run_id:
+            return 0
+        try:
+            source = self.client.get_run(source_run_id)
+        except Exception:  # the run was deleted: the checkpoint alone carries the state
+            return 0
+        points = [
+            m for key in source.data.metrics
+            for m in self.client.get_metric_history(source_run_id, key) if m.timestamp <= until_ms
+        ]
+        for i in range(0, len(points), _BATCH):
+            self.client.log_batch(run_id, metrics=points[i : i + _BATCH])
+        if source.info.status != "FINISHED":
+            self.client.set_tag(source_run_id, "bench.superseded_by", run_id)
+        return len(points)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
@@ -146,6 +256,9 @@ class Store:
             else:
                 self.client.log_text(run_id, str(content), name)
 
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
     def finish(self, run_id: str) -> None:
         self.client.set_terminated(run_id, "FINISHED")
 
@@ -158,3 +271,40 @@ class Store:
 
     def kill(self, run_id: str) -> None:
         self.client.set_terminated(run_id, "KILLED")
+
+
+def owner() -> str:
+    """This process as a run's owner: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_s() -> float:
+    return float(os.environ.get("BENCH_LEASE_S", LEASE_S))
+
+
+def is_live(tags: dict, now: float) -> bool:
+    """Whether a RUNNING run's owner is still at work: its last heartbeat is within the lease and, when the owner
+    is a process of this host, that process exists. Runs without an owner (from before claims) count as dead."""
+    host, _, pid = tags.get("bench.owner", "").rpartition(":")
+    try:
+        fresh = now - float(tags["bench.heartbeat"]) < lease_s()
+    except (KeyError, ValueError):
+        return False
+    if host != socket.gethostname() or not pid.isdigit():
+        return fresh
+    return fresh and _process_exists(int(pid))
+
+
+def _process_exists(pid: int) -> bool:
+    """A process with this pid exists and is not a zombie (a killed child its parent has not reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -11,7 +11,7 @@ from bench import estimate, grids, profile
 from bench.cells import Cell
 from bench.cli import main
 from bench.registry import TASKS, BenchError, SUITES
-from bench.runner import run_cell, validate
+from bench.runner import attempt, validate
 from bench.suites import SuiteCell
 from bench.tracking import Store
 from reports import tables
@@ -66,7 +66,7 @@ def test_timing_cells_run_through_the_runner_and_the_report_reads_their_ratios(s
     gail = dict(grids.TABLE1_ARMS)["gail"]
     entries = [SuiteCell(small_cell("mle", {}), "table1"), SuiteCell(small_cell("gail", gail), "table1")]
     for entry in entries:
-        run_cell(store, entry, progress=False)
+        assert attempt(store, entry).status == "finished"
     runs = {r.param("algorithm"): r for r in load_runs("t1", store_uri)}
     assert set(runs) == {"mle", "gail"}
     for run in runs.values():
@@ -86,8 +86,8 @@ def test_timing_cells_run_through_the_runner_and_the_report_reads_their_ratios(s
 
 def test_chunked_gail_cell_fails_with_a_reason(store_uri):
     store = Store.open("t1")
-    with pytest.raises(BenchError, match="read every logit"):
-        run_cell(store, SuiteCell(small_cell("gail", dict(grids.TABLE1_ARMS)["gail"], chunked=1), "table1"), progress=False)
+    outcome = attempt(store, SuiteCell(small_cell("gail", dict(grids.TABLE1_ARMS)["gail"], chunked=1), "table1"))
+    assert outcome.status == "failed" and outcome.error.startswith("BenchError") and "read every logit" in outcome.error
 
 
 def test_bench_profile_prints_ratios_and_logs_table1_runs(store_uri, tmp_path, capsys):

@@ -155,3 +155,35 @@ def test_a_cell_listed_by_two_figures_runs_once(store_uri, tiny_suite):
     summary = run_suite("tiny")
     assert summary.total == 4 and len(summary.finished) == 4
     assert len(runs_of(store_uri, "tiny")) == 4
+
+
+def test_checkpoints_land_under_the_root_by_cell_hash_and_can_be_turned_off(store_uri, tiny_suite, tmp_path):
+    from bench.runner import Settings
+
+    run_suite("tiny", filter_expr="seed=0", settings=Settings(checkpoint_every=20))
+    for entry in tiny_suite[0], tiny_suite[2]:  # 40 steps: saved at 20 and 40, the newest kept
+        assert [p.name for p in (tmp_path / "bench-checkpoints" / entry.cell.hash).iterdir() if p.name.isdigit()] == ["40"]
+    run_suite("tiny", filter_expr="seed=1", settings=Settings(checkpoints=False))
+    assert not (tmp_path / "bench-checkpoints" / tiny_suite[1].cell.hash).exists()
+
+
+def test_force_starts_afresh_rather_than_from_a_finished_runs_checkpoint(store_uri, tiny_suite, capsys):
+    run_suite("tiny", filter_expr="seed=0,algorithm=mle")
+    forced = run_suite("tiny", filter_expr="seed=0,algorithm=mle", force=True)
+    assert len(forced.finished) == 1 and "resumed" not in capsys.readouterr().err
+    first, second = sorted(runs_of(store_uri, "tiny"), key=lambda r: r.info.start_time)
+    assert "bench.resumed_from" not in second.data.tags
+    assert second.data.tags["bench.params_sha256"] == first.data.tags["bench.params_sha256"]  # trained again, to the same end
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [(["--address", "auto"], "apply to --executor ray only"), (["--gpus-per-cell", "1"], "apply to --executor ray only"),
+     (["--checkpoint-every", "-1"], "--checkpoint-every -1 must be >= 0"), (["--mesh", "data=3"], "'data=3'"),
+     (["--executor", "ray", "--cpus-per-cell", "0"], "--cpus-per-cell must be > 0")],
+)
+def test_bad_scale_flags_are_refused_in_one_sentence(flags, says, store_uri, tiny_suite, capsys):
+    assert main(["run", "--suite", "tiny", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert runs_of(store_uri, "tiny") == []

@@ -1,0 +1,33 @@
+"""`--executor ray`: each cell a task on a local Ray cluster, recorded in the same MLflow server."""
+
+import os
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytest.importorskip("ray")
+
+from bench.executors import RayExecutor  # noqa: E402
+from bench.runner import run_suite  # noqa: E402
+from bench.tracking import Store  # noqa: E402
+
+
+def test_ray_runs_the_toy_cells_of_the_smoke_suite_into_the_tracking_server(mlflow_server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster; no token in ~/.ray
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    executor = RayExecutor(cpus_per_cell=1)
+    summary = run_suite("smoke", filter_expr="task=toy_mdp,seed=1", store=Store.open("smoke"), executor=executor)
+    assert len(summary.finished) == 8 and not summary.failed and not summary.taken
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("smoke").experiment_id
+    runs = [r for r in client.search_runs([experiment], max_results=1000) if r.data.tags["bench.seed"] == "1"]
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.info.run_id for r in runs} == {run_id for _, run_id in summary.finished}
+    owners = {r.data.tags["bench.owner"].rsplit(":", 1)[1] for r in runs}
+    assert str(os.getpid()) not in owners and len(owners) >= 2  # trained in Ray's worker processes, two at a time
+    assert all("eval/success_rate" in r.data.metrics for r in runs)
+    assert len(os.listdir(tmp_path / "ckpt")) == 8  # workers wrote checkpoints to the driver's root
