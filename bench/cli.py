@@ -25,11 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     scale = run.add_argument_group("where and how cells run (none of this changes a cell's identity or result)")
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local: cells one after another in this process (default); ray: each cell a Ray task")
-    scale.add_argument("--address", help="with --executor ray: the cluster to join ('auto', 'ray://HEAD:10001'); default: start a local one")
-    scale.add_argument("--cpus-per-cell", type=float, default=1.0, help="with --executor ray: CPUs each cell requests (default: 1)")
-    scale.add_argument("--gpus-per-cell", type=float, help="with --executor ray: GPUs each cell requests (default: 1 if the cluster has GPUs, else 0)")
-    scale.add_argument("--mesh", help="device mesh of text cells, e.g. 'data=2,fsdp=4' (default: $BENCH_MESH, else every device on the fsdp axis)")
-    scale.add_argument("--checkpoint-dir", help="checkpoint root, shared by every worker (default: $BENCH_CHECKPOINT_DIR, else ./bench-checkpoints)")
+    scale.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster to join ('auto', 'ray://HEAD:10001'); default: start a local one")
+    scale.add_argument("--cpus-per-cell", type=float, default=1.0, metavar="N", help="with --executor ray: CPUs each cell requests (default: 1)")
+    scale.add_argument("--gpus-per-cell", type=float, metavar="N", help="with --executor ray: GPUs each cell requests (default: 1 if the cluster has GPUs, else 0)")
+    scale.add_argument("--mesh", metavar="SPEC", help="device mesh of text cells, e.g. 'data=2,fsdp=4' (default: $BENCH_MESH, else every device on the fsdp axis)")
+    scale.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint root, shared by every worker (default: $BENCH_CHECKPOINT_DIR, else ./bench-checkpoints)")
     scale.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                        help="updates between checkpoints; 0: only at the end of training (default: 1000)")
     scale.add_argument("--no-checkpoints", action="store_true", help="neither write nor resume from checkpoints")

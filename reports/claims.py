@@ -195,6 +195,9 @@ class Interaction:
     margin: float = 0.0
     min_seeds: int = 3
     reference: str = ""
+    # The least mean the baselines b and d must reach: below it the task was not learned there, and a
+    # difference in gains would measure the floor (both arms near 0), not the method.
+    floor: float | None = None
 
 
 def evaluate_interaction(claim: Interaction, runs: list[RunRecord]) -> Verdict:
@@ -211,8 +214,12 @@ def evaluate_interaction(claim: Interaction, runs: list[RunRecord]) -> Verdict:
     half_diff, lo, hi, p = stratified_difference_ci([(a, b), (d, c)])
     effects = [sum(a) / len(a) - sum(b) / len(b)], [sum(c) / len(c) - sum(d) / len(d)]
     verdict = Verdict(claim, "inconclusive", *effects, 2 * half_diff, (2 * lo, 2 * hi), p)
+    at_floor = [arm.label for arm, v in ((claim.b, b), (claim.d, d)) if claim.floor is not None and sum(v) / len(v) < claim.floor]
     if seeds < claim.min_seeds:
         verdict.detail = f"only {seeds} seeds in an arm, the claim needs {claim.min_seeds}"
+    elif at_floor:
+        verdict.detail = (f"{' and '.join(at_floor)} below {claim.floor:g}: the task is not learned there, so the gains "
+                          "cannot be compared")
     else:
         verdict.verdict = "pass" if 2 * lo > claim.margin else "fail" if 2 * hi < claim.margin else "inconclusive"
         verdict.detail = f"95% CI of the difference in differences vs the margin {claim.margin:+.3f}"

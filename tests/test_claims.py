@@ -155,3 +155,41 @@ def test_arms_that_all_score_the_same_are_inconclusive_not_a_vacuous_pass():
     claim = Claim("x", "fig6", "a not below b", "m", Arm("a", {"algorithm": "a"}), Arm("b", {"algorithm": "b"}), "greater", -1.0, 3)
     v = evaluate(claim, runs)
     assert v.verdict == "inconclusive" and "scores exactly 0: nothing to compare" in v.detail
+
+
+def interaction(floor=None, margin=0.0):
+    from reports.claims import Interaction
+
+    arm = lambda name: Arm(name, {"arm": name})  # noqa: E731
+    return Interaction("i", "figX", "gain larger at a than at c", "m", "a - b", arm("a"), arm("b"), arm("c"), arm("d"),
+                       margin=margin, floor=floor)
+
+
+def arms(**values):
+    return [r for name, v in values.items() for r in records(v, arm=name)]
+
+
+def test_interaction_is_a_welch_difference_in_differences():
+    a, b, c, d = [10.0, 11, 12], [5.0, 6, 7], [3.0, 4, 5], [2.0, 3, 4]
+    v = evaluate(interaction(), arms(a=a, b=b, c=c, d=d))
+    assert v.verdict == "pass" and v.values_a == [5.0] and v.values_b == [1.0] and v.diff == pytest.approx(4.0)
+    se = np.sqrt(sum(np.var(x, ddof=1) / 3 for x in (a, b, c, d)))  # four variance terms
+    assert (v.ci[1] - v.ci[0]) / 2 == pytest.approx(stats_t(se, [a, b, c, d]))
+    assert evaluate(interaction(margin=10.0), arms(a=a, b=b, c=c, d=d)).verdict == "fail"
+
+
+def stats_t(se, groups):
+    """Welch-Satterthwaite half-width of the 95% interval for a sum of independent group means."""
+    terms = [np.var(g, ddof=1) / len(g) for g in groups]
+    df = sum(terms) ** 2 / sum(t**2 / (len(g) - 1) for t, g in zip(terms, groups))
+    return sps.t.ppf(0.975, df) * se
+
+
+def test_interaction_at_the_floor_is_inconclusive_not_a_pass():
+    """A gain of -25 where the baseline learned (c, d) against 0 where nothing was learned (a, b): the difference in
+    differences is +25, but it measures that both arms sit at 0, so with a floor the verdict is inconclusive."""
+    values = dict(a=[0.0, 1, 0], b=[1.0, 0, 1], c=[2.0, 3, 1], d=[28.0, 31, 15])
+    assert evaluate(interaction(), arms(**values)).verdict == "pass"
+    v = evaluate(interaction(floor=5.0), arms(**values))
+    assert v.verdict == "inconclusive" and "b below 5: the task is not learned there" in v.detail
+    assert v.diff == pytest.approx(evaluate(interaction(), arms(**values)).diff)  # still reported
