@@ -137,7 +137,9 @@ ARITH = FigureSection(
             (Panel(metric, title, where | {"algorithm": ("mle", "iqlearn")}),),
             x, xlabel, series=("algorithm", "hp.lam"), split=("task",), baseline={"algorithm": "mle"}, xscale=scale,
         )
-        for metric, title in (("eval/accuracy_calculator", "accuracy with calculator"),)
+        # sampled at T = 1 (the claims' metric, as the paper samples) and greedy, where the entropy IQLearn keeps costs nothing
+        for metric, title in (("eval/accuracy_calculator", "accuracy with calculator, T = 1"),
+                              ("eval_temperature/0/accuracy_calculator", "accuracy with calculator, greedy"))
         for x, xlabel, where, scale in (
             ("task.steps", "arithmetic steps per problem (target length)", {"data.train_subset": 2000}, "linear"),
             ("data.train_subset", "training problems", {"task.steps": 2}, "log"),
