@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return _list()
         import bench  # noqa: F401
+        from bench import compilation
+
+        compilation.enable()  # before the first compilation: compiled programs are reused across processes
 
         if args.command == "run":
             from bench.models import sharding

@@ -40,6 +40,9 @@ class LocalExecutor:
 def _attempt_remote(suite: str, uri: str, entry: SuiteCell, settings: Settings) -> tuple[Outcome, float]:
     """A Ray task: one cell, recorded in the driver's MLflow store."""
     import bench  # noqa: F401  (fills the registries in a fresh worker)
+    from bench import compilation
+
+    compilation.enable()
 
     start = time.perf_counter()
     outcome = attempt(Store.open(suite, uri), entry, settings)

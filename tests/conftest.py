@@ -1,13 +1,24 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# One XLA compilation cache for the whole session, this process and every `bench` subprocess it starts: the
+# tests compile the same t5-tiny programs dozens of times. Fresh each session, so nothing is read from or left
+# in the user's own cache.
+os.environ["BENCH_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="bench-xla-")
+atexit.register(shutil.rmtree, os.environ["BENCH_COMPILATION_CACHE"], ignore_errors=True)
 
 import bench  # noqa: E402  (fills the registries)
+from bench import compilation  # noqa: E402
 from bench.cells import Cell  # noqa: E402
 from bench.registry import SUITES  # noqa: E402
 from bench.suites import SuiteCell  # noqa: E402
+
+compilation.enable()
 
 
 @pytest.fixture

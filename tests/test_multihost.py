@@ -4,13 +4,14 @@ cell on the global 8-device mesh; process 0 alone records it, and it scores as t
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import free_port
 
-CELL = "task=arith,algorithm=mle,model=t5-tiny"  # the smoke suite's MLE cell on the generated arith task
+CHILD = Path(__file__).with_name("multihost_child.py")  # `bench` plus a suite of one small arith MLE cell
 FROM_FLOATS = ("train/", "eval/per_token_entropy", "eval/reward")
 
 
@@ -20,7 +21,7 @@ def bench_run(folder, devices: int, **env) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if k not in ("BENCH_DATA_DIR", "BENCH_MESH")}
     environ |= {"XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", "MLFLOW_TRACKING_URI": f"sqlite:///{folder.parent / folder.name}.db",
                 "BENCH_CHECKPOINT_DIR": str(folder.parent / "ckpt" / folder.name)} | env
-    command = [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--filter", CELL, "--no-report"]
+    command = [sys.executable, str(CHILD), "run", "--suite", "multihost", "--no-report"]
     return subprocess.Popen(command, cwd=folder, env=environ, stderr=subprocess.PIPE, text=True)
 
 
@@ -39,7 +40,7 @@ def test_two_processes_train_one_cell_on_8_devices_and_process_0_records_it(tmp_
 
     def only_run(name):
         client = MlflowClient(f"sqlite:///{tmp_path / name}.db")
-        (run,) = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
+        (run,) = client.search_runs([client.get_experiment_by_name("multihost").experiment_id])
         return run
 
     sharded, reference = only_run("hosts"), only_run("single")
