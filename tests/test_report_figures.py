@@ -152,13 +152,15 @@ def test_synthetic_results_give_the_expected_verdicts():
     assert got["fig8.correlation_grows_with_lambda_bleu"] == "pass"
     assert got["fig12.gail_drifts_longer"] == "pass" and got["fig12.mle_loss_keeps_rouge1"] == "pass"
     assert got["table2.tldr.rouge1"] == "not run"
-    assert got["arith.gain_grows_with_target_length"] == "pass" and got["arith.gain_grows_as_data_shrinks"] == "pass"
+    for suffix in ("", "_greedy"):  # the same gains at T=1 and greedily
+        assert got[f"arith.gain_grows_with_target_length{suffix}"] == "pass" and got[f"arith.gain_grows_as_data_shrinks{suffix}"] == "pass"
 
 
 def test_arith_interactions_fail_when_the_gain_shrinks_and_the_plot_shows_gains_over_mle():
     flat = arith_runs(long_gain=-4.0, small_gain=1.0)
     got = verdicts(flat, "arith")
     assert got["arith.gain_grows_with_target_length"] == "fail"  # 8 steps: -4 vs 1 step: +1
+    assert got["arith.gain_grows_with_target_length_greedy"] == "fail"
     assert got["arith.gain_grows_as_data_shrinks"] == "inconclusive"  # +1 vs +1
     v = {v.claim.id: v for v in html.verdicts_for(flat, "arith")}["arith.gain_grows_with_target_length"]
     assert v.diff == pytest.approx(-5.0) and "IQLearn (λ=0.1) − MLE accuracy: -4.000" in v.measured()
@@ -168,6 +170,15 @@ def test_arith_interactions_fail_when_the_gain_shrinks_and_the_plot_shows_gains_
     assert rows[(("IQLearn", 0.1), 8.0)].mean == pytest.approx(-4.0)
     assert rows[(("IQLearn", 0.1), 2.0)].mean == pytest.approx(1.0)
     assert verdicts([r for r in flat if r.params["algorithm"] == "mle"], "arith")["arith.gain_grows_as_data_shrinks"] == "not run"
+
+
+def test_the_greedy_arith_claims_read_greedy_accuracy():
+    flat = arith_runs(long_gain=-4.0, small_gain=1.0)
+    for r in flat:  # greedily, IQLearn gains 6 points on 8-step problems where sampling at T=1 loses 4
+        if r.params["algorithm"] == "iqlearn" and r.params["task.steps"] == "8":
+            r.metrics["eval_temperature/0/accuracy_calculator"] += 10.0
+    got = verdicts(flat, "arith")
+    assert got["arith.gain_grows_with_target_length"] == "fail" and got["arith.gain_grows_with_target_length_greedy"] == "pass"
 
 
 def test_a_clearly_worse_arm_fails_and_a_missing_one_is_not_run():
