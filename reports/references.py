@@ -314,7 +314,10 @@ def _arith_arm(label: str, algorithm: str, steps: int, size: int) -> Arm:
 # The claim is judged on both decodings the ablation scores: sampling at T=1 (the task's headline metric) and
 # greedy. They can disagree, since IQLearn's policies keep more entropy than MLE's: measured here, on 1-step
 # problems IQLearn trails MLE by ~30 points at T=1 and matches it greedily.
-ARITH_DECODINGS = {"": "eval/accuracy_calculator", "_greedy": "eval_temperature/0/accuracy_calculator"}
+ARITH_DECODINGS = {  # claim id suffix: (decoding, metric)
+    "": ("sampled at T=1", "eval/accuracy_calculator"),
+    "_greedy": ("greedy", "eval_temperature/0/accuracy_calculator"),
+}
 
 
 def _arith_gain_claim(name: str, text: str, larger: tuple[str, int, int], smaller: tuple[str, int, int],
@@ -332,8 +335,7 @@ def _arith_gain_claim(name: str, text: str, larger: tuple[str, int, int], smalle
 
 def _arith_claims() -> list[Interaction]:
     claims = []
-    for suffix, metric in ARITH_DECODINGS.items():
-        decoding = "greedy" if suffix else "sampled at T=1"
+    for suffix, (decoding, metric) in ARITH_DECODINGS.items():
         claims += [
             _arith_gain_claim(
                 f"gain_grows_with_target_length{suffix}",
