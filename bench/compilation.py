@@ -1,8 +1,8 @@
 """A persistent XLA compilation cache shared by every bench process on a machine.
 
 Compiling a text cell's programs (the update, the decoders for each sampling mode, the reward pass) is most
-of a small cell's time on a CPU: about 60 of 100 s for a 6-update t5-tiny arith cell measured here, 55 s
-with the cache warm. JAX keeps compiled programs in memory only, so each `bench run`, each Ray worker, a
+of a small cell's time on a CPU: a 6-update t5-tiny arith cell (`tests/multihost_child.py`) took 48 s with
+an empty cache and 26 s with a warm one, on 2 cores beside one other bench run. JAX keeps compiled programs in memory only, so each `bench run`, each Ray worker, a
 cell resumed after a crash and the next seed of the same cell in another process compile them again; with
 this cache they load them from disk instead. An executable loaded from the cache is the one the compiler
 wrote, so results do not change.
