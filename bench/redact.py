@@ -30,6 +30,8 @@ def uri(value: str) -> str:
     except ValueError:
         return re.sub(r"(//[^:/@\s]*):[^@/\s]*@", rf"\1:{MASK}@", value)
     netloc = parts.netloc
+    if "@" not in netloc and not parts.query:
+        return value  # nothing to mask (and urlunsplit would drop the empty authority of sqlite:////path)
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
