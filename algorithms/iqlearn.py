@@ -61,6 +61,29 @@ def loss(logits: jax.Array, targets: jax.Array, mask: jax.Array, *, lam: float, 
     return offline_loss(from_sequence(logits, targets, mask), lam=lam, gamma=gamma)
 
 
+def diagnostics(expert: Batch, *, gamma: float) -> dict[str, jax.Array]:
+    """Teacher-forced quantities that show where a policy sits between MLE and the TD term, each a mean
+    over the expert's target tokens:
+
+        nll     = E_E[-log pi(a|s)]                    (the MLE loss)
+        entropy = E_E[H(pi(.|s))] = E_E[-sum_a pi(a|s) log pi(a|s)]   (nats)
+        v_mean  = E_E[V(s)],  V(s) = logsumexp_a q(s, a)
+        td2     = E_E[r^2],   r = q(s, a) - gamma V(s')
+
+    Eq. 14's regulariser is lam * td2, so offline_loss = lam * td2 + nll exactly. Entropy needs the
+    full logits; a batch without them (a chunked loss) reports the rest."""
+    from algorithms.mle_entreg import entropy
+
+    out = {
+        "nll": masked_mean(-batch_log_prob(expert), expert.mask),
+        "v_mean": masked_mean(values_of(expert), expert.mask),
+        "td2": masked_mean(td_residual(expert, gamma) ** 2, expert.mask),
+    }
+    if expert.logits is not None:
+        out["entropy"] = masked_mean(entropy(expert.logits), expert.mask)
+    return out
+
+
 def _value_drop(batch: Batch, gamma: float) -> jax.Array:
     """V(s) - gamma V(s') per transition: the telescoped initial-state value."""
     return values_of(batch) - gamma * batch.next_values

@@ -169,11 +169,11 @@ def adam_warmup(learning_rate: float, warmup_steps: int) -> optax.GradientTransf
 def sequence_loss(model, objective: Objective, params, batch, key, max_new: int) -> tuple[jax.Array, dict]:
     """objective(expert[, policy]) over teacher-forced logits; online objectives sample from stop_gradient(params).
 
-    Returns the loss and its terms for the log: the expert negative log-likelihood ``nll`` (the
-    MLE loss, so every algorithm's fit to the data is comparable) and, online, ``sample_length``."""
+    Returns the loss and its terms for the log: :func:`diagnostics` of the expert batch (so every
+    algorithm's fit to the data is comparable) and, online, ``sample_length``."""
     prompt, prompt_mask, targets, target_mask = batch
     expert = from_sequence(model.forward(params, prompt, prompt_mask, targets, target_mask), targets, target_mask)
-    terms = {"nll": mle.loss(expert)}
+    terms = diagnostics(objective, expert)
     policy = None
     if objective.online:
         sample = decoding.generate(model, jax.lax.stop_gradient(params), prompt, prompt_mask, max_new=max_new, rng=key, temperature=1.0)
@@ -181,6 +181,20 @@ def sequence_loss(model, objective: Objective, params, batch, key, max_new: int)
         policy = from_sequence(model.forward(params, prompt, prompt_mask, tokens, mask), tokens, mask)
         terms["sample_length"] = jnp.mean(jnp.sum(mask, axis=1).astype(jnp.float32))
     return objective(expert, policy), terms
+
+
+def diagnostics(objective, expert) -> dict[str, jax.Array]:
+    """The logged teacher-forced terms of a step (``algorithms.iqlearn.diagnostics``, under stop_gradient):
+    ``nll``, ``entropy`` (nats per token) and ``v_mean`` (mean V(s)) for every algorithm, and for IQLearn
+    (an objective with ``lam`` and ``gamma``) its TD term ``td`` = lam * E[r^2], so that
+    loss = td + nll offline. They explain an IQLearn cell: how much of its loss the TD term is, and
+    whether it buys entropy or shrinks V."""
+    kwargs = dict(getattr(objective, "kwargs", ()))
+    terms = iqlearn.diagnostics(jax.lax.stop_gradient(expert), gamma=float(kwargs.get("gamma", REWARD_GAMMA)))
+    td2 = terms.pop("td2")
+    if "lam" in kwargs and "gamma" in kwargs:
+        terms["td"] = kwargs["lam"] * td2
+    return terms
 
 
 @partial(jax.jit, static_argnames=("model", "objective", "optimiser", "max_new", "mesh"))
