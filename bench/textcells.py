@@ -21,7 +21,9 @@ The runner calls :func:`fit` for any model preset without a ``fit`` of its own. 
    phase; every step's terms (loss, nll, ...) are logged as ``train/<term>`` window means, and a
    non-finite term stops the cell with an error naming the step and every term;
 5. every ``train.eval_every`` steps: one sample per eval prompt at temperature 1, scored with
-   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` and ``eval_curve/mean_length`` beside ``train/loss``.
+   ``tasks.scoring.score`` -> ``eval_curve/<metric>`` and ``eval_curve/mean_length``; the logged terms
+   (``train/loss``, ``train/nll``, ``train/entropy``, ``train/v_mean``, IQLearn's ``train/td``) as means
+   over the window since the last point, every ``train.log_every`` steps (default: with each evaluation).
    Tasks with ``accuracy_calculator`` (gsm8k, arith) decode a second time with the calculator in the
    loop (``decoding.Calculator``) and score that decoding for it;
 6. at the end: the same scoring once more -> ``eval/<metric>``, and ``eval/curve_drop/<metric>``, how far
@@ -69,7 +71,7 @@ PER_SEQUENCE = {"gsm8k": "accuracy", "arith": "accuracy", "xsum": "rouge1", "tld
 DEFAULT_TRAIN = {
     "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "mle_warmup_steps": 0,
     "max_prompt": 64, "max_target": 32, "eval_every": 0, "samples_per_prompt": 4,
-    "eval_temperatures": "", "eval_beam_size": 0, "eval_length_penalty": 0.6,
+    "eval_temperatures": "", "eval_beam_size": 0, "eval_length_penalty": 0.6, "log_every": 0,
 }
 
 
@@ -310,6 +312,10 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
         raise BenchError(f"train.steps={steps} and train.mle_warmup_steps={mle_steps} must both be >= 0.")
     batch_size, max_prompt, max_target = int(opts["batch_size"]), int(opts["max_prompt"]), int(opts["max_target"])
     eval_every, k = int(opts["eval_every"]), int(opts["samples_per_prompt"])
+    # train/<term> window means every ``period`` updates: log_every, else at each evaluation
+    period = int(opts["log_every"]) or eval_every
+    if eval_every < 0 or period < 0:
+        raise BenchError(f"train.eval_every={eval_every} and train.log_every={opts['log_every']} must be >= 0 (0: at the end only).")
     lr, warmup = float(opts["learning_rate"]), int(opts["warmup_steps"])
     eval_temperatures = temperatures(opts["eval_temperatures"])
     beam_size, length_penalty = int(opts["eval_beam_size"]), float(opts["eval_length_penalty"])
@@ -397,8 +403,10 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
                 )
             history.append(terms)
             params = state.policy if isinstance(state, gail_trainer.GailState) else state[0]
-            if eval_every and step % eval_every == 0 and step < total:
-                yield Progress(step, total, _window_means(history[-eval_every:]) | evaluate(params, jax.random.fold_in(key, step)))
+            log_now, evaluate_now = (step < total and every > 0 and step % every == 0 for every in (period, eval_every))
+            if log_now or evaluate_now:
+                terms_now = _window_means(history[-period:]) if log_now else {}
+                yield Progress(step, total, terms_now | (evaluate(params, jax.random.fold_in(key, step)) if evaluate_now else {}))
             if checkpoints is not None and checkpoints.due(step, total):  # after its metrics are logged, so none is lost
                 # the key and the data order are the same on every host: saved as host arrays
                 checkpoints.save(step, {"train": state, "order": order, "key": np.asarray(key_data)},
@@ -411,7 +419,7 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     results = {f"eval/{m}": v for m, v in values.items()}
     tokens, mask, entropies = _generate(model, params, eval_prompts, final_key, max_target, k, chunk, mesh)
     texts = decode_rows(tokenizer, tokens, mask, eos)
-    results |= _window_means(history[-eval_every:] if eval_every else history)
+    results |= _window_means(history[(total - 1) // period * period :] if period else history)  # since the last window
     results["eval/self_bleu"] = float(np.mean([task_metrics.self_bleu(texts[i * k : (i + 1) * k]) for i in range(len(eval_examples))]))
     results["eval/per_token_entropy"] = float((entropies * mask).sum() / max(mask.sum(), 1))
     results["eval/mean_length"] = float(mask.sum(axis=1).mean())

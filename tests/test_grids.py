@@ -109,3 +109,28 @@ def test_mini_fits_the_local_data_and_the_paper_needs_the_full_data_sets(monkeyp
     assert not data_problems(mini)
     with pytest.raises(InvalidCellError, match="data.eval_subset=1000 is more than the 102 examples of tldr"):
         validate(paper)
+
+
+def test_mini_headline_cells_fine_tune_the_pretrained_start_on_the_papers_axes(mini):
+    """Figure 2, Figure 4's GSM8k panel and the arith ablation start from SmolLM2-135M, over a lambda grid with small
+    values, scored greedily, at T=0.5 and T=1; IQLearn's MLE phase ends after the learning-rate warm-up."""
+    p = grids.MINI.pretrained
+    fig2 = [e.cell for e in mini if e.figure == "fig2"]
+    assert {c.model for c in fig2} == {p.model} == {"smollm2-135m"}
+    for algorithm in ("mle_entreg", "iqlearn"):
+        lams = {c.options("hparams")["lam"] for c in fig2 if c.algorithm == algorithm}
+        assert len(lams) >= 3 and min(lams) <= 0.01
+    for c in fig2:
+        train = c.options("train")
+        assert {0.0, 0.5, 1.0} <= {float(t) for t in train["eval_temperatures"].split(",")}
+        assert train["learning_rate"] == 1e-4 and train["steps"] + train["mle_warmup_steps"] == p.updates
+        if c.algorithm == "iqlearn":
+            assert train["warmup_steps"] < train["mle_warmup_steps"] < p.updates / 2
+    # Figure 4's GSM8k panel and the ablation's centre are Figure 2's cells, run once
+    fig2_hashes = {c.hash for c in fig2}
+    fig4_arith = {e.cell.hash for e in mini if e.figure == "fig4" and e.cell.task == "arith"}
+    assert len(fig4_arith) == 2 * 3 and fig4_arith <= fig2_hashes
+    ablation = [e.cell for e in mini if e.figure == "arith"]
+    assert {c.options("task_options")["steps"] for c in ablation} == set(p.ablation_steps)
+    assert {c.options("data")["train_subset"] for c in ablation} == set(p.ablation_sizes)
+    assert len({c.hash for c in ablation} & fig2_hashes) == 2 * 3  # the centre point
