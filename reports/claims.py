@@ -35,6 +35,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from reports import power as power_estimate
 from reports.runs import RunRecord
 from reports.stats import mean_ci, stratified_difference_ci
 
@@ -74,6 +75,14 @@ class Verdict:
     ci: tuple | None = None
     p_value: float | None = None
     detail: str = ""
+    power: power_estimate.Power | None = None  # for an inconclusive claim: the seeds that would decide it
+
+    def explain_power(self, variances: list[float], boundary: float, scale: float = 1.0) -> None:
+        """Attach the power estimate (reports/power.py) of an inconclusive verdict and state it in the detail."""
+        if self.verdict != "inconclusive" or self.diff is None or self.ci is None:
+            return
+        self.power = power_estimate.estimate(self.diff, self.ci, variances, boundary, scale)
+        self.detail += f"; {self.power.describe()}"
 
     def measured(self) -> str:
         if self.diff is None:
@@ -223,7 +232,15 @@ def evaluate_interaction(claim: Interaction, runs: list[RunRecord]) -> Verdict:
     else:
         verdict.verdict = "pass" if 2 * lo > claim.margin else "fail" if 2 * hi < claim.margin else "inconclusive"
         verdict.detail = f"95% CI of the difference in differences vs the margin {claim.margin:+.3f}"
+    if not at_floor:  # below the floor more seeds do not help: the task is not learned there
+        verdict.explain_power([_var(v) for v in values], claim.margin)
     return verdict
+
+
+def _var(values) -> float:
+    """The sample variance (ddof 1) of one arm's values."""
+    mean = sum(values) / len(values)
+    return sum((x - mean) ** 2 for x in values) / (len(values) - 1)
 
 
 # ------------------------------------------------------------------------------------- verdicts
@@ -266,6 +283,9 @@ def _judge(claim: Claim, runs_a: list[RunRecord], runs_b: list[RunRecord], metri
         verdict.detail = f"95% CI of the difference vs the equivalence margin +-{m:.3f}"
     else:
         raise ValueError(f"claim {claim.id}: unknown kind {claim.kind!r}; use 'greater' or 'equivalent'.")
+    if len(set(a) | set(b)) > 1:
+        variances = [_var(v) for va, vb in groups.values() for v in (va, vb)]
+        verdict.explain_power(variances, power_estimate.boundary_for(claim.kind, diff, claim.margin), 1 / len(groups) ** 2)
     if len(groups) > 1:
         names = ", ".join(" / ".join(str(x) for x in k) for k in groups)
         verdict.detail += f"; the difference is the mean over {len(groups)} strata ({names})"
