@@ -85,6 +85,9 @@ class Verdict:
         self.detail += f"; {self.power.describe()}"
 
     def measured(self) -> str:
+        if isinstance(self.claim, Frontier) and self.values_a:
+            return (f"mean {self.claim.x} per point: {self.claim.a.label} {self.values_a}; "
+                    f"{self.claim.b.label} {self.values_b}")
         if self.diff is None:
             return "-"
         if isinstance(self.claim, Interaction):
@@ -243,10 +246,120 @@ def _var(values) -> float:
     return sum((x - mean) ** 2 for x in values) / (len(values) - 1)
 
 
+@dataclass(frozen=True)
+class Frontier:
+    """A method is not dominated by a baseline family on a quality-diversity plane (Figures 2, 3: task metric
+    against Self-BLEU, one point per lambda).
+
+    Points: the runs of ``a`` grouped by ``by`` (e.g. IQLearn at each lambda), and of ``b`` grouped by
+    ``b_by`` (e.g. MLE and MLE ent-reg at each lambda). ``x`` is better higher, ``y`` better lower. For a
+    point i of ``a`` and j of ``b``, with 95% Welch intervals of the differences:
+
+    - i beats j on an axis when x_i - x_j > 0 (or y_j - y_i > 0) over its whole interval;
+    - j dominates i when it beats i on both axes.
+
+    pass: some point of ``a`` beats every point of ``b`` on at least one axis (it is provably on or beyond
+    the baseline's frontier); fail: every point of ``a`` is dominated by some point of ``b``;
+    inconclusive otherwise, or with fewer than ``min_seeds`` runs at a point. One task and model (stratum)
+    at a time; with several, pass and fail need every stratum to agree."""
+
+    id: str
+    figure: str
+    text: str
+    x: str  # better higher, e.g. eval/accuracy
+    y: str  # better lower, e.g. eval/self_bleu
+    a: Arm
+    b: Arm
+    by: tuple = ("hp.lam",)
+    b_by: tuple = ("algorithm", "hp.lam")
+    min_seeds: int = 3
+    reference: str = ""
+    strata: tuple = ("task", "model")
+    metric: str = ""  # unused: a frontier reads x and y
+
+    def __post_init__(self):
+        object.__setattr__(self, "metric", f"{self.x} vs {self.y}")
+
+
+def _points(arm: Arm, by: tuple, runs: list[RunRecord], metrics: tuple[str, str]) -> dict[tuple, list[RunRecord]]:
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        if r.matches(arm.where) and all(m in r.metrics and not math.isnan(r.metrics[m]) for m in metrics):
+            groups[tuple(r.param(k) for k in by)].append(r)
+    return dict(groups)
+
+
+def _beats(mine: list[RunRecord], theirs: list[RunRecord], metric: str, sign: float) -> bool:
+    """mine is better than theirs on ``metric`` over the whole 95% interval (sign +1: higher is better)."""
+    _, lo, hi, _ = stratified_difference_ci([([sign * r.metrics[metric] for r in mine], [sign * r.metrics[metric] for r in theirs])])
+    return lo > 0
+
+
+def evaluate_frontier(claim: Frontier, runs: list[RunRecord]) -> Verdict:
+    metrics, power = (claim.x, claim.y), None
+    strata = sorted({tuple(r.param(k) for k in claim.strata) for r in runs if r.matches(claim.a.where)}, key=str)
+    outcomes, lines = [], []
+    for stratum in strata:
+        inside = [r for r in runs if tuple(r.param(k) for k in claim.strata) == stratum]
+        a, b = _points(claim.a, claim.by, inside, metrics), _points(claim.b, claim.b_by, inside, metrics)
+        if not a or not b:
+            continue
+        if min(map(len, [*a.values(), *b.values()])) < claim.min_seeds:
+            outcomes.append("inconclusive")
+            lines.append(f"{'/'.join(map(str, stratum))}: a point has fewer than {claim.min_seeds} seeds")
+            continue
+        undominated = [i for i, ri in a.items()
+                       if all(_beats(ri, rj, claim.x, 1) or _beats(ri, rj, claim.y, -1) for rj in b.values())]
+        dominated = [i for i, ri in a.items()
+                     if any(_beats(rj, ri, claim.x, 1) and _beats(rj, ri, claim.y, -1) for rj in b.values())]
+        outcomes.append("pass" if undominated else "fail" if len(dominated) == len(a) else "inconclusive")
+        if outcomes[-1] == "inconclusive" and len(strata) == 1:
+            power = _frontier_power(claim, a, b)
+        name = lambda key: ",".join(map(str, key))  # noqa: E731
+        lines.append(f"{'/'.join(map(str, stratum))}: provably not dominated {[name(i) for i in undominated] or 'none'}, "
+                     f"provably dominated {[name(i) for i in dominated] or 'none'} of {len(a)} points vs {len(b)} baseline points")
+    if not outcomes:
+        return Verdict(claim, "not run", detail=f"no finished runs with {claim.x} and {claim.y} for both {claim.a.label} and {claim.b.label}")
+    verdict = outcomes[0] if len(set(outcomes)) == 1 else "inconclusive"
+    values = lambda arm, by, m: [round(sum(r.metrics[m] for r in rs) / len(rs), 2)  # noqa: E731
+                                 for rs in _points(arm, by, runs, metrics).values()]
+    out = Verdict(claim, verdict, values(claim.a, claim.by, claim.x), values(claim.b, claim.b_by, claim.x),
+                  detail="; ".join(lines) + " (95% Welch intervals per axis and pair of points)")
+    if verdict == "inconclusive" and power is not None:
+        out.power = power
+        out.detail += f"; to show the most promising point undominated: {power.describe()}"
+    return out
+
+
+def _frontier_power(claim: Frontier, a: dict, b: dict) -> power_estimate.Power | None:
+    """Seeds per point that would show some point of ``a`` undominated: for each point i, every baseline point j
+    must be beaten on one axis; each pair needs the fewer seeds of the axes whose observed difference favours i
+    (reports/power.py), the point needs the most any pair needs, and the claim the least over its points."""
+    best = None
+    for ri in a.values():
+        worst = None
+        for rj in b.values():
+            options = []
+            for metric, sign in ((claim.x, 1), (claim.y, -1)):
+                xi, xj = [sign * r.metrics[metric] for r in ri], [sign * r.metrics[metric] for r in rj]
+                diff, lo, hi, _ = stratified_difference_ci([(xi, xj)])
+                if diff > 0:
+                    n = 0 if lo > 0 else power_estimate.seeds_needed(diff, [_var(xi), _var(xj)])
+                    options.append((n if n is not None else power_estimate.MAX_SEEDS, hi - lo))
+            pair = min(options, default=(power_estimate.MAX_SEEDS, math.nan))
+            worst = pair if worst is None or pair[0] > worst[0] else worst
+        best = worst if best is None or worst[0] < best[0] else best
+    if best is None:
+        return None
+    return power_estimate.Power(best[1], max(best[0], 2), 0.0)
+
+
 # ------------------------------------------------------------------------------------- verdicts
-def evaluate(claim: Claim | Interaction, runs: list[RunRecord]) -> Verdict:
+def evaluate(claim: Claim | Interaction | Frontier, runs: list[RunRecord]) -> Verdict:
     if isinstance(claim, Interaction):
         return evaluate_interaction(claim, runs)
+    if isinstance(claim, Frontier):
+        return evaluate_frontier(claim, runs)
     runs_a, runs_b, metric, notes = select(claim, runs)
     verdict = _judge(claim, runs_a, runs_b, metric)
     if notes:

@@ -134,3 +134,12 @@ def test_mini_headline_cells_fine_tune_the_pretrained_start_on_the_papers_axes(m
     assert {c.options("task_options")["steps"] for c in ablation} == set(p.ablation_steps)
     assert {c.options("data")["train_subset"] for c in ablation} == set(p.ablation_sizes)
     assert len({c.hash for c in ablation} & fig2_hashes) == 2 * 3  # the centre point
+
+
+def test_the_arith_claims_read_the_points_the_mini_ablation_runs():
+    from reports import references
+
+    p = grids.MINI.pretrained
+    assert (references.ARITH_SHORT, references.ARITH_LONG) == (min(p.ablation_steps), max(p.ablation_steps))
+    assert (references.ARITH_SMALL, references.ARITH_LARGE) == (min(p.ablation_sizes), max(p.ablation_sizes))
+    assert (references.ARITH_MIDDLE, references.ARITH_LARGE) == p.centre

@@ -42,6 +42,7 @@ def tradeoff_runs(figure: str, task: str, metrics: tuple, better: float) -> list
         size = 10.0 if model == "t5-xl" else 0.0
         values = {f"eval/{m}": 30 + size + gain + 0.1 * s for m in metrics}
         values |= {"eval/self_bleu": 40 + size - 5 * (lam or 0) + 0.2 * s, "eval/per_token_entropy": 1 + (lam or 0) + 0.01 * s}
+        values |= {f"eval_temperature/0/{m}": 31 + size + gain + 0.1 * s for m in metrics}
         hp = {} if lam is None else {"hp_lam": lam}
         runs.append(run(figure, s, values, task=task, model=model, algorithm=algorithm, **hp))
     return runs
@@ -61,14 +62,15 @@ def temperature_runs(iqlearn_gain_at_zero: float) -> list[RunRecord]:
 
 
 def arith_runs(long_gain: float, small_gain: float) -> list[RunRecord]:
-    """The arith ablation: MLE and IQLearn (lam 0.1, 0.5); IQLearn gains ``long_gain`` points on 8-step problems,
-    ``small_gain`` with 500 problems, and 1 point elsewhere."""
+    """The arith ablation: MLE and IQLearn (lam 0.1, 0.5); IQLearn gains ``long_gain`` points on 4-step problems,
+    ``small_gain`` with 64 problems, and 1 point elsewhere (with and without the calculator alike)."""
     runs = []
-    points = [(k, 2000) for k in (1, 2, 4, 8)] + [(2, 500), (2, 8000)]
+    points = [(k, 2000) for k in (1, 2, 4)] + [(2, 64)]
     for (steps, size), (algorithm, lam), s in itertools.product(points, (("mle", None), ("iqlearn", 0.1), ("iqlearn", 0.5)), range(3)):
-        gain = 0.0 if lam is None else long_gain if steps == 8 else small_gain if size == 500 else 1.0
+        gain = 0.0 if lam is None else long_gain if steps == 4 else small_gain if size == 64 else 1.0
         accuracy = 30 - 3 * steps + gain + 0.2 * s
-        metrics = {"eval/accuracy_calculator": accuracy, "eval_temperature/0/accuracy_calculator": accuracy + 10}  # greedy
+        metrics = {"eval/accuracy_calculator": accuracy, "eval_temperature/0/accuracy_calculator": accuracy + 10,  # greedy
+                   "eval/accuracy": accuracy - 10, "eval_temperature/0/accuracy": accuracy}
         runs.append(run("arith", s, metrics, task="arith", model="t5-tiny",
                         algorithm=algorithm, task_steps=steps, data_train_subset=size, **({"hp_lam": lam} if lam else {})))
     return runs
@@ -140,6 +142,11 @@ def test_synthetic_results_give_the_expected_verdicts():
     assert got["fig2.iqlearn_accuracy_not_below_mle"] == "pass"  # IQLearn 2 points up
     assert got["fig2.gail_accuracy_not_below_mle"] == "pass"  # equal, within the 1-point margin
     assert got["fig2.entropy_cost_costs_mle_accuracy"] == "pass"  # picks lambda 1.0, 20 points down
+    assert got["fig2.iqlearn_greedy_accuracy_not_below_mle"] == "pass"  # 2 points up greedily too
+    assert got["fig2.iqlearn_smallest_lambda_greedy_accuracy_not_below_mle"] == "pass"
+    assert got["fig2.iqlearn_more_diverse_than_mle"] == "pass"  # Self-BLEU 0.5 lower at lambda 0.1
+    # IQLearn is 2 points up on accuracy: no MLE / ent-reg point beats it there, so it is provably undominated
+    assert got["fig2.iqlearn_not_dominated_by_entreg"] == "pass" and got["fig3.iqlearn_not_dominated_by_entreg"] == "pass"
     assert got["fig2.larger_model_more_accurate"] == "pass" and got["fig2.larger_model_more_self_similar"] == "pass"
     assert got["fig3.iqlearn_rouge1_gain"] == "pass" and got["fig9.iqlearn_rougeLsum_gain"] == "pass"
     assert got["fig3.entropy_cost_catastrophic_large_mle"] == "not run"  # no T5-large in fig3
@@ -152,33 +159,49 @@ def test_synthetic_results_give_the_expected_verdicts():
     assert got["fig8.correlation_grows_with_lambda_bleu"] == "pass"
     assert got["fig12.gail_drifts_longer"] == "pass" and got["fig12.mle_loss_keeps_rouge1"] == "pass"
     assert got["table2.tldr.rouge1"] == "not run"
-    for suffix in ("", "_greedy"):  # the same gains at T=1 and greedily
+    for suffix in ("", "_greedy", "_no_calculator", "_greedy_no_calculator"):  # the same gains in every decoding
         assert got[f"arith.gain_grows_with_target_length{suffix}"] == "pass" and got[f"arith.gain_grows_as_data_shrinks{suffix}"] == "pass"
 
 
 def test_arith_interactions_fail_when_the_gain_shrinks_and_the_plot_shows_gains_over_mle():
     flat = arith_runs(long_gain=-4.0, small_gain=1.0)
     got = verdicts(flat, "arith")
-    assert got["arith.gain_grows_with_target_length"] == "fail"  # 8 steps: -4 vs 1 step: +1
+    assert got["arith.gain_grows_with_target_length"] == "fail"  # 4 steps: -4 vs 1 step: +1
     assert got["arith.gain_grows_with_target_length_greedy"] == "fail"
     assert got["arith.gain_grows_as_data_shrinks"] == "inconclusive"  # +1 vs +1
     v = {v.claim.id: v for v in html.verdicts_for(flat, "arith")}["arith.gain_grows_with_target_length"]
     assert v.diff == pytest.approx(-5.0) and "IQLearn (λ=0.1) − MLE accuracy: -4.000" in v.measured()
     plot = sections.ARITH.plots[0]
     rows = sweep_rows(plot, plot.panels[0], flat)
-    assert {x for (_, x) in rows} == {1.0, 2.0, 4.0, 8.0}  # every length at 2000 problems, MLE itself not drawn
-    assert rows[(("IQLearn", 0.1), 8.0)].mean == pytest.approx(-4.0)
+    assert {x for (_, x) in rows} == {1.0, 2.0, 4.0}  # every length at 2000 problems, MLE itself not drawn
+    assert rows[(("IQLearn", 0.1), 4.0)].mean == pytest.approx(-4.0)
     assert rows[(("IQLearn", 0.1), 2.0)].mean == pytest.approx(1.0)
     assert verdicts([r for r in flat if r.params["algorithm"] == "mle"], "arith")["arith.gain_grows_as_data_shrinks"] == "not run"
 
 
 def test_the_greedy_arith_claims_read_greedy_accuracy():
     flat = arith_runs(long_gain=-4.0, small_gain=1.0)
-    for r in flat:  # greedily, IQLearn gains 6 points on 8-step problems where sampling at T=1 loses 4
-        if r.params["algorithm"] == "iqlearn" and r.params["task.steps"] == "8":
+    for r in flat:  # greedily, IQLearn gains 6 points on 4-step problems where sampling at T=1 loses 4
+        if r.params["algorithm"] == "iqlearn" and r.params["task.steps"] == "4":
             r.metrics["eval_temperature/0/accuracy_calculator"] += 10.0
     got = verdicts(flat, "arith")
     assert got["arith.gain_grows_with_target_length"] == "fail" and got["arith.gain_grows_with_target_length_greedy"] == "pass"
+
+
+def test_a_dominated_iqlearn_fails_the_frontier_and_a_close_one_is_inconclusive_with_its_power():
+    """Every IQLearn point 5 points less accurate than MLE and more self-similar than ent-reg at 1.0: dominated."""
+    runs = tradeoff_runs("fig2", "gsm8k", ("accuracy",), better=-5.0)
+    for r in runs:
+        if r.params["algorithm"] == "iqlearn":
+            r.metrics["eval/self_bleu"] += 20.0
+    assert verdicts(runs, "fig2")["fig2.iqlearn_not_dominated_by_entreg"] == "fail"
+    close = tradeoff_runs("fig2", "gsm8k", ("accuracy",), better=-0.05)  # within seed noise of MLE on accuracy
+    for r in close:
+        if r.params["algorithm"] == "iqlearn":  # and no less self-similar than MLE
+            r.metrics["eval/self_bleu"] = 40 + (10.0 if r.params["model"] == "t5-xl" else 0.0) + 0.2 * int(r.params["seed"])
+    single = [r for r in close if r.params["model"] == "t5-base"]
+    v = {v.claim.id: v for v in html.verdicts_for(single, "fig2")}["fig2.iqlearn_not_dominated_by_entreg"]
+    assert v.verdict == "inconclusive" and v.power is not None and "seeds per arm" in v.detail
 
 
 def test_a_clearly_worse_arm_fails_and_a_missing_one_is_not_run():
