@@ -40,13 +40,18 @@ class Cell:
     model_options: tuple = field(default=())
     data: tuple = field(default=())
     train: tuple = field(default=())
+    # The hash of the cell whose final parameters this one starts from ("": the model preset's own start). Part of
+    # the identity: the same cell fine-tuned from another upstream is another cell. Hashes cannot form a cycle.
+    init_from: str = ""
 
     @classmethod
-    def make(cls, task: str, algorithm: str, *, model: str, seed: int, **groups: Mapping[str, Any] | None) -> "Cell":
+    def make(cls, task: str, algorithm: str, *, model: str, seed: int, init_from: "Cell | str | None" = None,
+             **groups: Mapping[str, Any] | None) -> "Cell":
         unknown = set(groups) - set(GROUPS)
         if unknown:
             raise TypeError(f"unknown cell option groups {sorted(unknown)}; use {', '.join(GROUPS)}.")
-        return cls(task, algorithm, model, int(seed), **{g: _freeze(g, groups.get(g)) for g in GROUPS})
+        upstream = init_from.hash if isinstance(init_from, Cell) else (init_from or "")
+        return cls(task, algorithm, model, int(seed), **{g: _freeze(g, groups.get(g)) for g in GROUPS}, init_from=upstream)
 
     def options(self, group: str) -> dict[str, Any]:
         return dict(getattr(self, group))
@@ -54,7 +59,8 @@ class Cell:
     def config(self) -> dict[str, Any]:
         """The nested, JSON-ready configuration that the hash is computed over."""
         head = {"schema": SCHEMA, "task": self.task, "algorithm": self.algorithm, "model": self.model, "seed": self.seed}
-        return head | {g: self.options(g) for g in GROUPS}
+        # only when set, so that every cell without an upstream keeps the hash it had before init_from existed
+        return head | ({"init_from": self.init_from} if self.init_from else {}) | {g: self.options(g) for g in GROUPS}
 
     @property
     def hash(self) -> str:
@@ -64,14 +70,19 @@ class Cell:
     def flat(self) -> dict[str, Any]:
         """Flattened config: task, algorithm, model, seed and "<group>.<key>" (e.g. hp.lam)."""
         out: dict[str, Any] = {"task": self.task, "algorithm": self.algorithm, "model": self.model, "seed": self.seed}
+        if self.init_from:
+            out["init_from"] = self.init_from
         for group in GROUPS:
             out.update({f"{_PREFIX[group]}.{k}": v for k, v in getattr(self, group)})
         return out
 
     def label(self) -> str:
+        """A readable name for logs and MLflow run names, e.g. ``arith(steps=1)/mle()/t5-tiny/seed0``: task and
+        algorithm with their options, model preset, seed. Not part of the hash, and not unique (data and train
+        options are left out): the hash is the identity."""
         extras = ",".join(f"{k}={v}" for k, v in self.hparams)
         task = ",".join(f"{k}={v}" for k, v in self.task_options)
-        return f"{self.task}({task})/{self.algorithm}({extras})/seed{self.seed}"
+        return f"{self.task}({task})/{self.algorithm}({extras})/{self.model}/seed{self.seed}"
 
 
 @dataclass(frozen=True)
