@@ -294,7 +294,8 @@ def _task_scores(task, predictions, examples, predictions_calculator=None) -> di
     return {name: values[name] for name in task.metrics}
 
 
-def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict, mesh=None, checkpoints=None) -> Iterator[Progress]:
+def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict, mesh=None, checkpoints=None,
+        start=None) -> Iterator[Progress]:
     """Train ``model`` on text ``task`` with ``objective``; yields Progress reports, the last with final=True.
 
     With ``checkpoints`` (``bench.checkpointing.CellCheckpoints``) it saves the train state, the RNG key, the
@@ -303,7 +304,10 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
 
     Runs on every device of ``mesh`` (default: ``sharding.mesh_from_spec($BENCH_MESH)``, all devices of all
     processes on the fsdp axis): the train state is sharded FSDP-style, each batch split over the devices,
-    and every process reads the same results back (``sharding.to_host``)."""
+    and every process reads the same results back (``sharding.to_host``).
+
+    ``start``, where the cell starts from another cell's trained parameters (``Cell.init_from``), maps the
+    preset's own starting parameters to those (restored in the same structure: ``checkpointing.load_final``)."""
     if not isinstance(task, (text_tasks.TextTask, ArithTask)):
         raise BenchError(f"the text trainer trains text tasks (gsm8k, xsum, tldr, wmt22, arith), not {type(task).__name__}.")
     opts = DEFAULT_TRAIN | dict(train)
@@ -335,6 +339,8 @@ def fit(model, task, objective: Objective, *, seed: int, data: dict, train: dict
     key = jax.random.PRNGKey(seed)
     key, key_data = jax.random.split(key)
     params = _params(model, preset, seed)
+    if start is not None:
+        params = start(params)
     total = mle_steps + steps
     order = np.random.default_rng(seed).permutation(len(train_examples))
     position = 0
