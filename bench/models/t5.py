@@ -16,6 +16,11 @@ Architecture (Raffel et al. 2020; "v1.1" as in the t5x / HF checkpoints):
 - Feed-forward: v1.0 ``wo(relu(wi x))``; v1.1 ``wo(gelu_tanh(wi_0 x) * wi_1 x)`` (HF's gelu_new).
 - Output: v1.0 ties the output matrix to ``shared`` and scales the decoder output by
   ``D ** -0.5`` first; v1.1 has a separate ``lm_head`` and no scaling.
+- Each stack runs its layers under ``nn.scan``: the parameters of a stack's layers are stacked on a
+  leading axis (``encoder/layers/self_attention/q/kernel`` is [num_layers, D, H * d_kv]) and XLA
+  compiles one layer body per stack, so compile time does not grow with depth. The relative bias
+  is computed once per stack, outside the scan, and passed to every layer. ``T5Config.remat``
+  rematerialises each layer in the backward pass by a ``REMAT_POLICIES`` policy (default none).
 - Dropout is omitted: every function here is deterministic. (The T5 papers fine-tune with dropout
   0.1; a trainer that wants it must add it, e.g. as a ``dropout_rate`` field and an rng argument.)
 
@@ -30,7 +35,8 @@ scores/softmax and the returned logits are float32.
 
 Cached decoding: ``prefill`` encodes the prompt, projects every decoder layer's cross-attention
 keys/values once, and runs the decoder on ``decoder_start_id`` at slot 0 of a self-attention
-cache with ``max_new + 1`` slots. ``step(token, t)`` writes the token generated at position t into
+cache with ``max_new + 1`` slots (every layer's, stacked: [B, layers, slots, H, d_kv]; the scan
+carries it and each layer writes and reads its own row). ``step(token, t)`` writes the token generated at position t into
 slot ``t + 1`` (its decoder position) and attends to slots ``<= t + 1``. Slot = decoder position,
 so the relative bias of the single query is the same row the full computation would use.
 """
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -57,6 +63,16 @@ NEG = float(np.finfo(np.float32).min)  # masked scores: exp(NEG - max) is exactl
 
 
 # --------------------------------------------------------------------------------------------- config
+
+# What each layer keeps for the backward pass (``jax.checkpoint`` policies); the rest is recomputed from the
+# layer's input during the backward pass, trading compute for activation memory.
+REMAT_POLICIES = {
+    "none": None,  # no rematerialisation: everything the backward pass needs is kept
+    "full": jax.checkpoint_policies.nothing_saveable,  # only the layer's input: the layer runs twice
+    "dots": jax.checkpoint_policies.dots_saveable,  # every matmul output; norms, softmax and activations recomputed
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # the weight projections, not q.k or p.v
+}
+
 
 
 @dataclass(frozen=True)
@@ -79,12 +95,15 @@ class T5Config:
     eos_id: int = 1
     decoder_start_id: int = 0
     dtype: str = "float32"  # compute dtype: "float32" or "bfloat16"
+    remat: str = "none"  # per-layer rematerialisation policy, a key of REMAT_POLICIES
 
     def __post_init__(self):
         if self.feed_forward not in ("relu", "gated-gelu"):
             raise ValueError(f"feed_forward must be 'relu' or 'gated-gelu', not {self.feed_forward!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', not {self.dtype!r}")
+        if self.remat not in REMAT_POLICIES:
+            raise BenchError(f"model option remat={self.remat!r} is not a rematerialisation policy; use one of {', '.join(REMAT_POLICIES)}.")
 
     @property
     def gated(self) -> bool:
@@ -246,6 +265,8 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
+    """One encoder block as a scan body: ``(x, None) = layer(x, bias, mask)``."""
+
     config: T5Config
 
     def setup(self):
@@ -254,14 +275,24 @@ class EncoderLayer(nn.Module):
         self.mlp_norm = RMSNorm(self.config)
         self.mlp = FeedForward(self.config)
 
-    def __call__(self, x: jax.Array, bias: jax.Array, mask: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, bias: jax.Array, mask: jax.Array) -> tuple[jax.Array, None]:
         h = self.self_attention_norm(x)
         x = x + self.self_attention(h, *self.self_attention.keys_values(h), bias, mask)
-        return x + self.mlp(self.mlp_norm(x))
+        return x + self.mlp(self.mlp_norm(x)), None
 
 
 class DecoderLayer(nn.Module):
+    """One decoder block as a scan body over layer numbers; the carry is (x, cache or None).
+
+    ``memory`` is either the encoder output [B, P, D], whose cross-attention keys/values the layer
+    projects itself (and returns as its scan output when ``return_cross``, so that ``prefill`` collects
+    every layer's), or those keys/values already projected for every layer, a pair [B, layers, P, H, d_kv].
+    ``cache`` is None (self-attention over ``x`` itself) or (keys, values) [B, layers, S, H, d_kv]: the
+    new keys/values are written at slot ``slot`` of layer ``layer`` and attention runs over all S slots.
+    """
+
     config: T5Config
+    return_cross: bool = False
 
     def setup(self):
         self.self_attention_norm = RMSNorm(self.config)
@@ -271,61 +302,63 @@ class DecoderLayer(nn.Module):
         self.mlp_norm = RMSNorm(self.config)
         self.mlp = FeedForward(self.config)
 
-    def cross_keys_values(self, encoded: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return self.cross_attention.keys_values(encoded)
-
-    def __call__(self, x, bias, mask, cross, cross_mask, cache=None, index=None):
-        """One block. Without ``cache`` the keys/values are those of ``x``; with ``cache`` (keys, values
-        [B, L, H, d_kv]) the new ones are written at slot ``index`` and attention runs over all slots.
-        Returns the output and the (updated) keys/values."""
+    def __call__(self, carry, layer, bias, mask, memory, memory_mask, slot):
+        x, cache = carry
         h = self.self_attention_norm(x)
         keys, values = self.self_attention.keys_values(h)
         if cache is not None:
-            start = (0, index, 0, 0)
-            keys = jax.lax.dynamic_update_slice(cache[0], keys.astype(cache[0].dtype), start)
-            values = jax.lax.dynamic_update_slice(cache[1], values.astype(cache[1].dtype), start)
+            start = (0, layer, slot, 0, 0)
+            cache = tuple(jax.lax.dynamic_update_slice(c, new[:, None].astype(c.dtype), start) for c, new in zip(cache, (keys, values)))
+            keys, values = (jax.lax.dynamic_index_in_dim(c, layer, axis=1, keepdims=False) for c in cache)
         x = x + self.self_attention(h, keys, values, bias, mask)
-        x = x + self.cross_attention(self.cross_attention_norm(x), *cross, 0.0, cross_mask)
-        return x + self.mlp(self.mlp_norm(x)), (keys, values)
+        if isinstance(memory, tuple):
+            cross = tuple(jax.lax.dynamic_index_in_dim(m, layer, axis=1, keepdims=False) for m in memory)
+        else:
+            cross = self.cross_attention.keys_values(memory)
+        x = x + self.cross_attention(self.cross_attention_norm(x), *cross, 0.0, memory_mask)
+        return (x + self.mlp(self.mlp_norm(x)), cache), (cross if self.return_cross else None)
+
+
+def scanned(layer: type[nn.Module], config: T5Config, length: int, in_axes: tuple) -> type[nn.Module]:
+    """``layer`` applied ``length`` times under ``nn.scan``: one traced (and compiled) body whatever the depth,
+    its parameters stacked on a leading layer axis; rematerialised per layer by ``config.remat``'s policy
+    (``prevent_cse=False`` is safe under scan, which already keeps XLA from merging the recomputation away)."""
+    if config.remat != "none":
+        layer = nn.remat(layer, policy=REMAT_POLICIES[config.remat], prevent_cse=False)
+    return nn.scan(layer, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=in_axes, length=length)
 
 
 class Encoder(nn.Module):
     config: T5Config
 
-    def setup(self):
-        self.relative_bias = RelativeBias(self.config, bidirectional=True)
-        self.layers = [EncoderLayer(self.config) for _ in range(self.config.num_layers)]
-        self.final_norm = RMSNorm(self.config)
-
+    @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         """``x`` [B, P, D] embedded prompt; every token attends to every real token."""
+        c = self.config
         positions = token_positions(mask)
-        bias = self.relative_bias(positions, positions)  # computed once, shared by every layer
+        bias = RelativeBias(c, bidirectional=True, name="relative_bias")(positions, positions)  # once, shared by every layer
         key_mask = mask.astype(bool)[:, None, None, :]
-        for layer in self.layers:
-            x = layer(x, bias, key_mask)
-        return self.final_norm(x)
+        layers = scanned(EncoderLayer, c, c.num_layers, (nn.broadcast, nn.broadcast))(c, name="layers")
+        x, _ = layers(x, bias, key_mask)
+        return RMSNorm(c, name="final_norm")(x)
 
 
 class Decoder(nn.Module):
     config: T5Config
 
-    def setup(self):
-        self.relative_bias = RelativeBias(self.config, bidirectional=False)
-        self.layers = [DecoderLayer(self.config) for _ in range(self.config.num_decoder_layers)]
-        self.final_norm = RMSNorm(self.config)
-
-    def cross_keys_values(self, encoded: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
-        return [layer.cross_keys_values(encoded) for layer in self.layers]
-
-    def __call__(self, x, query_positions, key_positions, mask, cross, cross_mask, cache=None, index=None):
-        bias = self.relative_bias(query_positions, key_positions)  # computed once, shared by every layer
-        cross_mask = cross_mask.astype(bool)[:, None, None, :]
-        new_cache = []
-        for i, layer in enumerate(self.layers):
-            x, kv = layer(x, bias, mask, cross[i], cross_mask, None if cache is None else cache[i], index)
-            new_cache.append(kv)
-        return self.final_norm(x), new_cache
+    @nn.compact
+    def __call__(self, x, query_positions, key_positions, mask, memory, memory_mask, cache=None, slot=None):
+        """The decoder stack (``DecoderLayer`` for ``memory``, ``cache`` and ``slot``); returns the normed output,
+        the updated cache and, when ``memory`` is the encoder output, every layer's cross-attention keys/values
+        [layers, B, P, H, d_kv] (None otherwise)."""
+        c = self.config
+        bias = RelativeBias(c, bidirectional=False, name="relative_bias")(query_positions, key_positions)  # once, shared
+        memory_mask = memory_mask.astype(bool)[:, None, None, :]
+        in_axes = (0,) + (nn.broadcast,) * 5
+        return_cross = not isinstance(memory, tuple)
+        layers = scanned(DecoderLayer, c, c.num_decoder_layers, in_axes)(c, return_cross, name="layers")
+        (x, cache), cross = layers((x, cache), jnp.arange(c.num_decoder_layers), bias, mask, memory, memory_mask, slot)
+        return RMSNorm(c, name="final_norm")(x), cache, cross
 
 
 class T5Module(nn.Module):
@@ -343,9 +376,6 @@ class T5Module(nn.Module):
 
     def encode(self, prompt: jax.Array, prompt_mask: jax.Array) -> jax.Array:
         return self.encoder(self.shared(prompt), prompt_mask)
-
-    def cross_keys_values(self, encoded: jax.Array):
-        return self.decoder.cross_keys_values(encoded)
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """float32 logits of the decoder output (tied: ``shared^T (D ** -0.5 h)``; untied: ``lm_head^T h``)."""
@@ -365,12 +395,12 @@ class T5Module(nn.Module):
 
     def decoder_hidden(self, prompt, prompt_mask, decoder_input, decoder_mask):
         """Teacher forcing up to the final norm: the decoder output [B, T, D] at every decoder position."""
-        cross = self.cross_keys_values(self.encode(prompt, prompt_mask))
+        encoded = self.encode(prompt, prompt_mask)
         positions = token_positions(decoder_mask)
         length = decoder_input.shape[1]
         causal = jnp.arange(length)[None, :] <= jnp.arange(length)[:, None]
         mask = causal[None, None] & decoder_mask.astype(bool)[:, None, None, :]
-        hidden, _ = self.decoder(self.shared(decoder_input), positions, positions, mask, cross, prompt_mask)
+        hidden, _, _ = self.decoder(self.shared(decoder_input), positions, positions, mask, encoded, prompt_mask)
         return hidden
 
     def hidden_and_projection(self, prompt, prompt_mask, decoder_input, decoder_mask):
@@ -380,13 +410,19 @@ class T5Module(nn.Module):
         """Teacher forcing: logits [B, T, V] at every decoder position."""
         return self.logits(self.decoder_hidden(prompt, prompt_mask, decoder_input, decoder_mask))
 
-    def decode_step(self, token, index, cache, cross, prompt_mask):
-        """Decoder on one token [B] at position/slot ``index``; logits [B, V] and the updated cache."""
-        slots = jnp.arange(cache[0][0].shape[1])
+    def decode_step(self, token, index, cache, memory, prompt_mask):
+        """Decoder on one token [B] at position/slot ``index`` over ``memory`` (``Decoder``): logits [B, V], the
+        updated cache and, from the encoder output, every layer's cross-attention keys/values."""
+        slots = jnp.arange(cache[0].shape[2])
         query = jnp.full((1, 1), index, jnp.int32)
         mask = (slots <= index)[None, None, None, :]
-        hidden, cache = self.decoder(self.shared(token[:, None]), query, slots[None, :], mask, cross, prompt_mask, cache, index)
-        return self.logits(hidden[:, 0]), cache
+        hidden, cache, cross = self.decoder(self.shared(token[:, None]), query, slots[None, :], mask, memory, prompt_mask, cache, index)
+        return self.logits(hidden[:, 0]), cache, cross
+
+    def prefill(self, prompt, prompt_mask, cache):
+        """Encode, then the decoder on ``decoder_start_id`` at slot 0 of the empty ``cache`` (``decode_step``)."""
+        start = jnp.full((prompt.shape[0],), self.config.decoder_start_id, jnp.int32)
+        return self.decode_step(start, jnp.int32(0), cache, self.encode(prompt, prompt_mask), prompt_mask)
 
 
 # -------------------------------------------------------------------------------- the contract
@@ -443,31 +479,25 @@ class T5(ConfiguredModel):
         )
 
     def prefill(self, params: Params, prompt, prompt_mask, max_new: int) -> tuple[jax.Array, State]:
-        """Encode, project cross-attention keys/values once, run the decoder on the start token.
+        """Encode, project every decoder layer's cross-attention keys/values once, run the decoder on the start token.
 
-        State: ``prompt_mask`` [B, P]; ``cross`` and ``cache``, one (keys, values) pair per decoder
-        layer, [B, P, H, d_kv] and [B, max_new + 1, H, d_kv]. Slot s of ``cache`` holds decoder
-        position s: the start token at 0, the token generated at t at t + 1, so all ``max_new``
-        generated tokens can be fed back without an index running off the end.
+        State (batch first, layers second): ``prompt_mask`` [B, P]; ``cross`` (keys, values) [B, layers, P, H, d_kv];
+        ``cache`` (keys, values) [B, layers, max_new + 1, H, d_kv] in the compute dtype. Slot s of ``cache`` holds
+        decoder position s: the start token at 0, the token generated at t at t + 1, so all ``max_new`` generated
+        tokens can be fed back without an index running off the end.
         """
         c = self.config
-        variables = {"params": params}
-        encoded = self.module.apply(variables, prompt, prompt_mask, method=T5Module.encode)
-        cross = self.module.apply(variables, encoded, method=T5Module.cross_keys_values)
-        shape = (prompt.shape[0], max_new + 1, c.num_heads, c.d_kv)
-        cache = [(jnp.zeros(shape, c.compute_dtype), jnp.zeros(shape, c.compute_dtype)) for _ in range(c.num_decoder_layers)]
-        state = {"prompt_mask": prompt_mask, "cross": cross, "cache": cache}
-        start = jnp.full((prompt.shape[0],), c.decoder_start_id, jnp.int32)
-        return self._decode_step(params, state, start, jnp.int32(0))
+        shape = (prompt.shape[0], c.num_decoder_layers, max_new + 1, c.num_heads, c.d_kv)
+        empty = (jnp.zeros(shape, c.compute_dtype), jnp.zeros(shape, c.compute_dtype))
+        logits, cache, cross = self.module.apply({"params": params}, prompt, prompt_mask, empty, method=T5Module.prefill)
+        cross = tuple(jnp.moveaxis(x, 0, 1) for x in cross)  # the scan stacks its outputs layers first
+        return logits, {"prompt_mask": prompt_mask, "cross": cross, "cache": cache}
 
     def step(self, params: Params, state: State, token: jax.Array, t: jax.Array) -> tuple[jax.Array, State]:
         """Feed ``token`` [B] generated at position ``t`` (decoder position t + 1); logits [B, V] for t + 1."""
-        return self._decode_step(params, state, token, jnp.asarray(t, jnp.int32) + 1)
-
-    def _decode_step(self, params, state, token, index):
-        logits, cache = self.module.apply(
-            {"params": params}, token.astype(jnp.int32), index, state["cache"], state["cross"], state["prompt_mask"],
-            method=T5Module.decode_step,
+        logits, cache, _ = self.module.apply(
+            {"params": params}, token.astype(jnp.int32), jnp.asarray(t, jnp.int32) + 1, state["cache"], state["cross"],
+            state["prompt_mask"], method=T5Module.decode_step,
         )
         return logits, {**state, "cache": cache}
 
@@ -503,33 +533,37 @@ def param_count(params: Params) -> int:
 # ------------------------------------------------------------------------------ checkpoint import
 
 
-def _hf_names(config: T5Config) -> dict[tuple[str, ...], tuple[str, bool]]:
-    """Our parameter path -> (HF tensor name, whether to transpose a torch Linear [out, in])."""
-    names: dict[tuple[str, ...], tuple[str, bool]] = {("shared", "embedding"): ("shared.weight", False)}
+class _Source(NamedTuple):
+    """Where one parameter comes from in a Hugging Face checkpoint."""
+
+    name: str  # the HF tensor name; in a layer's, "{i}" stands for the layer number
+    transpose: bool  # a torch Linear [out, in], transposed to Flax's [in, out]
+    layers: int = 0  # 0: one tensor; n: the tensors of layers 0 .. n-1, stacked on a leading axis (the scan axis)
+
+    def names(self) -> list[str]:
+        return [self.name.format(i=i) for i in range(self.layers)] if self.layers else [self.name]
+
+
+def _hf_names(config: T5Config) -> dict[tuple[str, ...], _Source]:
+    """Our parameter path -> its ``_Source``."""
+    names: dict[tuple[str, ...], _Source] = {("shared", "embedding"): _Source("shared.weight", False)}
     ff = ("wi_0", "wi_1", "wo") if config.gated else ("wi", "wo")
 
-    def attention(ours, theirs):
-        for w in "qkvo":
-            names[ours + (w, "kernel")] = (f"{theirs}.{w}.weight", True)
-
-    def feed_forward(ours, theirs):
-        for w in ff:
-            names[ours + (w, "kernel")] = (f"{theirs}.DenseReluDense.{w}.weight", True)
-        names[ours[:-1] + ("mlp_norm", "scale")] = (f"{theirs}.layer_norm.weight", False)
-
     for stack, count in (("encoder", config.num_layers), ("decoder", config.num_decoder_layers)):
-        names[(stack, "relative_bias", "embedding")] = (f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", False)
-        names[(stack, "final_norm", "scale")] = (f"{stack}.final_layer_norm.weight", False)
-        for i in range(count):
-            ours, theirs = (stack, f"layers_{i}"), f"{stack}.block.{i}.layer"
-            attention(ours + ("self_attention",), f"{theirs}.0.SelfAttention")
-            names[ours + ("self_attention_norm", "scale")] = (f"{theirs}.0.layer_norm.weight", False)
-            if stack == "decoder":
-                attention(ours + ("cross_attention",), f"{theirs}.1.EncDecAttention")
-                names[ours + ("cross_attention_norm", "scale")] = (f"{theirs}.1.layer_norm.weight", False)
-            feed_forward(ours + ("mlp",), f"{theirs}.{2 if stack == 'decoder' else 1}")
+        names[(stack, "relative_bias", "embedding")] = _Source(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", False)
+        names[(stack, "final_norm", "scale")] = _Source(f"{stack}.final_layer_norm.weight", False)
+        ours, theirs = (stack, "layers"), stack + ".block.{i}.layer"
+        sublayers = [("self_attention", "SelfAttention")] + ([("cross_attention", "EncDecAttention")] if stack == "decoder" else [])
+        for index, (name, module) in enumerate(sublayers):
+            for w in "qkvo":
+                names[ours + (name, w, "kernel")] = _Source(f"{theirs}.{index}.{module}.{w}.weight", True, count)
+            names[ours + (f"{name}_norm", "scale")] = _Source(f"{theirs}.{index}.layer_norm.weight", False, count)
+        index = len(sublayers)  # the feed-forward sublayer comes last
+        for w in ff:
+            names[ours + ("mlp", w, "kernel")] = _Source(f"{theirs}.{index}.DenseReluDense.{w}.weight", True, count)
+        names[ours + ("mlp_norm", "scale")] = _Source(f"{theirs}.{index}.layer_norm.weight", False, count)
     if not config.tie_word_embeddings:
-        names[("lm_head",)] = ("lm_head.weight", True)
+        names[("lm_head",)] = _Source("lm_head.weight", True)
     return names
 
 
@@ -540,7 +574,8 @@ _REDUNDANT = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "dec
 def from_hf(config: T5Config, tensors: dict[str, np.ndarray], preset: str = "t5") -> Params:
     """Map HF ``T5ForConditionalGeneration`` tensors onto this module's float32 parameter tree.
 
-    torch ``Linear`` weights are [out, in] and are transposed to Flax's [in, out]. A missing
+    torch ``Linear`` weights are [out, in] and are transposed to Flax's [in, out]; the tensors of a stack's
+    layers (``block.{i}``) are stacked on a leading axis, as the scanned stacks hold them. A missing
     ``shared.weight`` falls back to ``encoder.embed_tokens.weight``; an untied model without
     ``lm_head.weight`` (transformers 5 ties it when saving) uses ``shared`` unscaled, as
     transformers 5 does. Missing, unexpected or misshapen tensors raise ``BenchError``.
@@ -551,22 +586,25 @@ def from_hf(config: T5Config, tensors: dict[str, np.ndarray], preset: str = "t5"
     if not config.tie_word_embeddings and "lm_head.weight" not in tensors and "shared.weight" in tensors:
         tensors["lm_head.weight"] = tensors["shared.weight"]
     expected = jax.eval_shape(T5(config).init, jax.random.PRNGKey(0))
-    names = _hf_names(config)
-    unexpected = sorted(set(tensors) - {name for name, _ in names.values()} - set(_REDUNDANT))
+    sources = _hf_names(config)
+    unexpected = sorted(set(tensors) - {name for source in sources.values() for name in source.names()} - set(_REDUNDANT))
     if unexpected:
         raise BenchError(
             f"preset {preset}: checkpoint tensor {unexpected[0]} has no place in this T5 ({len(unexpected)} unexpected); is it the right preset?"
         )
     params: dict = {}
-    for path, (name, transpose) in names.items():
-        if name not in tensors:
-            raise BenchError(f"preset {preset}: checkpoint lacks tensor {name}; is it a T5 checkpoint of this preset?")
-        value = np.asarray(tensors[name], np.float32)
-        want = _get(expected, path).shape
-        want = want[::-1] if transpose else want  # compared in the checkpoint's own layout
-        if value.shape != want:
-            raise BenchError(f"preset {preset}: checkpoint tensor {name} has shape {value.shape}, this T5 needs {want}.")
-        _put(params, path, jnp.asarray(value.T if transpose else value))
+    for path, source in sources.items():
+        want = _get(expected, path).shape[1 if source.layers else 0 :]  # one layer's shape
+        want = want[::-1] if source.transpose else want  # compared in the checkpoint's own layout
+        values = []
+        for name in source.names():
+            if name not in tensors:
+                raise BenchError(f"preset {preset}: checkpoint lacks tensor {name}; is it a T5 checkpoint of this preset?")
+            value = np.asarray(tensors[name], np.float32)
+            if value.shape != want:
+                raise BenchError(f"preset {preset}: checkpoint tensor {name} has shape {value.shape}, this T5 needs {want}.")
+            values.append(value.T if source.transpose else value)
+        _put(params, path, jnp.asarray(np.stack(values) if source.layers else values[0]))
     return params
 
 
@@ -596,35 +634,35 @@ SHAPES = {
 HUB = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base", "t5-large": "google-t5/t5-large", "t5-xl": "google/t5-v1_1-xl"}
 
 
-def _preset(name: str, weights: str | None, dtype: str) -> T5:
-    return T5(T5Config(**SHAPES[name], dtype=dtype), preset=name, weights=weights or HUB[name])
+def _preset(name: str, weights: str | None, dtype: str, remat: str) -> T5:
+    return T5(T5Config(**SHAPES[name], dtype=dtype, remat=remat), preset=name, weights=weights or HUB[name])
 
 
 @MODELS.register("t5-tiny", "tiny T5 v1.1 layout (d_model 64, 2+2 layers) for CPU tests, random initialisation")
-def t5_tiny(vocab_size: int = 512, dtype: str = "float32", weights: str | None = None) -> T5:
+def t5_tiny(vocab_size: int = 512, dtype: str = "float32", weights: str | None = None, remat: str = "none") -> T5:
     config = T5Config(vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
-                      feed_forward="gated-gelu", tie_word_embeddings=False, dtype=dtype)
+                      feed_forward="gated-gelu", tie_word_embeddings=False, dtype=dtype, remat=remat)
     return T5(config, preset="t5-tiny", weights=weights)
 
 
 @MODELS.register("t5-small", "T5 v1.0 small (60.5M; weights google-t5/t5-small)")
-def t5_small(weights: str | None = None, dtype: str = "float32") -> T5:
-    return _preset("t5-small", weights, dtype)
+def t5_small(weights: str | None = None, dtype: str = "float32", remat: str = "none") -> T5:
+    return _preset("t5-small", weights, dtype, remat)
 
 
 @MODELS.register("t5-base", "T5 v1.0 base (222.9M; weights google-t5/t5-base)")
-def t5_base(weights: str | None = None, dtype: str = "float32") -> T5:
-    return _preset("t5-base", weights, dtype)
+def t5_base(weights: str | None = None, dtype: str = "float32", remat: str = "none") -> T5:
+    return _preset("t5-base", weights, dtype, remat)
 
 
 @MODELS.register("t5-large", "T5 v1.0 large (737.7M; weights google-t5/t5-large)")
-def t5_large(weights: str | None = None, dtype: str = "float32") -> T5:
-    return _preset("t5-large", weights, dtype)
+def t5_large(weights: str | None = None, dtype: str = "float32", remat: str = "none") -> T5:
+    return _preset("t5-large", weights, dtype, remat)
 
 
 @MODELS.register("t5-xl", "T5 v1.1 XL (2.85B, gated-GELU, untied; weights google/t5-v1_1-xl)")
-def t5_xl(weights: str | None = None, dtype: str = "float32") -> T5:
-    return _preset("t5-xl", weights, dtype)
+def t5_xl(weights: str | None = None, dtype: str = "float32", remat: str = "none") -> T5:
+    return _preset("t5-xl", weights, dtype, remat)
 
 
 __all__ = ["T5", "T5Config", "T5Module", "config_from_hf", "from_hf", "param_count", "relative_bucket"]
