@@ -6,7 +6,7 @@ import html
 
 from reports.htmlkit import runs_details
 from reports.plots import plt, to_svg
-from reports.runs import RunRecord
+from reports.runs import RunRecord, number
 from reports.stats import mean_ci
 
 TITLE = "Figure 11: toy MDP, offline vs online IQLearn"
@@ -74,19 +74,21 @@ def table_html(runs: list[RunRecord]) -> str:
     return f"<table><tr><th>arm</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _point(run: RunRecord) -> tuple[float | None, float | None]:
+    """A run's (gamma, lam) as numbers; None for a param that is absent or not a number."""
+    return number(run.params.get("hp.gamma")), number(run.params.get("hp.lam"))
+
+
 def sensitivity_html(runs: list[RunRecord]) -> str:
     """Online minus offline success rate (recovery variant) for each (gamma, lam) that has runs."""
     keyed = [r for r in runs if r.figure in ("fig11", "fig11_sensitivity") and r.params.get("task.variant") == "recovery"]
-    grid = sorted({(float(r.params["hp.gamma"]), float(r.params["hp.lam"])) for r in keyed if "hp.gamma" in r.params})
+    grid = sorted({p for r in keyed if None not in (p := _point(r))})
     if len(grid) < 2:
         return ""
     rows = []
     for gamma, lam in grid:
         def arm(**where):
-            return [
-                r.metrics[METRIC] for r in keyed
-                if r.matches(where) and float(r.params["hp.gamma"]) == gamma and float(r.params["hp.lam"]) == lam
-            ]
+            return [r.metrics[METRIC] for r in keyed if r.matches(where) and _point(r) == (gamma, lam) and METRIC in r.metrics]
 
         offline = arm(algorithm="iqlearn")
         cols = [f"<td>{gamma:g}</td><td>{lam:g}</td><td>{_fmt(offline)}</td>"]
@@ -114,8 +116,9 @@ def render(runs: list[RunRecord], history=None) -> str:
     def cells(r: RunRecord) -> list[str]:
         algorithm = f"{r.params.get('algorithm', '')} {r.params.get('hp.form', '')}"
         return [
-            f"<code>{r.run_id}</code>", f"<code>{r.cell}</code>", html.escape(r.params.get("task.variant", "")),
-            html.escape(algorithm), r.params.get("seed", ""), f"{r.metrics.get(METRIC, float('nan')):.4f}",
+            f"<code>{html.escape(r.run_id)}</code>", f"<code>{html.escape(r.cell)}</code>",
+            *map(html.escape, (r.params.get("task.variant", ""), algorithm, r.params.get("seed", ""))),
+            f"{r.metrics.get(METRIC, float('nan')):.4f}",
         ]
 
     return plot_svg(runs) + table_html(runs) + sensitivity_html(runs) + runs_details(runs, headers, cells)

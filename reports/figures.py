@@ -395,11 +395,11 @@ def runs_table(runs: list[RunRecord], metrics: list[str]) -> str:
     """Every run behind a section: its id, the params that identify it (those that differ between
     the section's runs) and the final value of each metric the section plots."""
     varying = sorted({k for r in runs for k in r.params if k not in _SHOWN and len({x.params.get(k) for x in runs}) > 1})
-    headers = ["MLflow run", "cell", "figure", *_SHOWN, *varying, *(html.escape(m) for m in metrics)]
+    headers = ["MLflow run", "cell", "figure", *map(html.escape, (*_SHOWN, *varying, *metrics))]
 
     def cells(r: RunRecord) -> list[str]:
         return [
-            f"<code>{r.run_id}</code>", f"<code>{r.cell}</code>", html.escape(r.figure),
+            f"<code>{html.escape(r.run_id)}</code>", f"<code>{html.escape(r.cell)}</code>", html.escape(r.figure),
             *(html.escape(r.params.get(k, "")) for k in (*_SHOWN, *varying)),
             *(_num(r.metrics[m]) if m in r.metrics else "-" for m in metrics),
         ]

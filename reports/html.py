@@ -8,11 +8,12 @@ import json
 from collections import Counter
 from functools import partial
 
+from bench import redact
 from reports import fig11, sections, tables, text_cells
 from reports.htmlkit import table
 from reports.claims import Verdict, evaluate
 from reports.references import CLAIMS
-from reports.runs import RunRecord, place, load_histories
+from reports.runs import Conflict, RunRecord, code_identity, load_histories, params_hash, place
 from tasks.text import TEXT_TASKS
 
 # section id -> (what renders it, figure tags whose cells it shows), in the paper's order. A
@@ -91,21 +92,65 @@ def _data_sources(runs: list[RunRecord]) -> str:
     return "<br>".join(html.escape(line) for line in lines) or "none"
 
 
-def _provenance(runs: list[RunRecord], uri: str) -> str:
-    def distinct(tag: str) -> str:
-        return ", ".join(sorted({r.tags.get(tag, "unknown") for r in runs})) or "none"
+def _versions(text: str) -> str:
+    """A run's ``bench.versions`` tag (JSON {package: version}) as "jax 0.10.2, ..."; any other text as it is."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return text
+    return ", ".join(f"{k} {v}" for k, v in found.items()) if isinstance(found, dict) else text
 
-    versions = sorted({r.tags.get("bench.versions", "{}") for r in runs})
-    version_text = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(s).items()) for s in versions) or "none"
+
+def _provenance(runs: list[RunRecord], uri: str) -> str:
+    """Where the numbers come from: the store (credentials masked: the page is meant to be shared), code, packages,
+    devices, data."""
+    def distinct(values) -> str:
+        return ", ".join(sorted(set(values))) or "none"
+
+    version_text = "; ".join(sorted({_versions(r.tags.get("bench.versions", "{}")) for r in runs})) or "none"
     return (
         "<section><h2>Provenance</h2><table>"
-        f"<tr><th>tracking store</th><td><code>{html.escape(uri)}</code></td></tr>"
-        f"<tr><th>git commits</th><td>{html.escape(distinct('bench.git_commit'))}</td></tr>"
+        f"<tr><th>tracking store</th><td><code>{html.escape(redact.uri(uri))}</code></td></tr>"
+        f"<tr><th>code</th><td>{html.escape(distinct(map(code_identity, runs)))}</td></tr>"
         f"<tr><th>packages</th><td>{html.escape(version_text)}</td></tr>"
-        f"<tr><th>devices</th><td>{html.escape(distinct('bench.devices'))}</td></tr>"
+        f"<tr><th>devices</th><td>{html.escape(distinct(r.tags.get('bench.devices', 'unknown') for r in runs))}</td></tr>"
         f"<tr><th>data</th><td>{_data_sources(runs)}</td></tr>"
         f"<tr><th>built</th><td>{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}</td></tr>"
         "</table></section>"
+    )
+
+
+def _started(run: RunRecord) -> str:
+    return dt.datetime.fromtimestamp(run.start_time / 1000, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _conflicts(conflicts: list[Conflict], expected: list[tuple[str, str]]) -> str:
+    """The suite's cells whose finished runs disagree (reports/runs.py), each with its runs and what differs,
+    and how to settle them; a line saying there are none otherwise."""
+    figures: dict[str, list[str]] = {}
+    for cell, figure in expected:
+        figures.setdefault(cell, []).append(figure)
+    listed = [c for c in conflicts if c.cell in figures]
+    if not listed:
+        return ("<p id='conflicts'>Conflicts: none. Every cell is shown with the one finished run it used (the runs "
+                "listed in each section); a cell's reruns agree on their trained parameters and code.</p>")
+    rows = [("fail", [
+        f"<code>{html.escape(c.cell)}</code><br><small>{html.escape(', '.join(dict.fromkeys(figures[c.cell])))}</small>",
+        html.escape(" and ".join(c.differs)),
+        "<br>".join(
+            f"<code>{html.escape(r.run_id)}</code> <small>started {_started(r)}; code {html.escape(code_identity(r))}; "
+            f"parameters {html.escape(params_hash(r) or 'no hash')}</small>" for r in c.runs
+        ),
+    ]) for c in listed]
+    return (
+        f"<section id='conflicts'><h2>Conflicts: {len(listed)} cells left out</h2>"
+        "<p>Each of these cells has several finished runs that disagree on what they computed (their trained "
+        "parameters, tag <code>bench.params_sha256</code>, or their code, tag <code>bench.code</code> or "
+        "<code>bench.git_commit</code>), so no figure, table or claim uses them. A cell rerun with "
+        "<code>--force</code> after a code change lands here too. To settle one, keep the run that is right and "
+        "delete the others in MLflow (the UI, or <code>mlflow runs delete --run-id ID</code>), or rerun the suite "
+        "into a new tracking store.</p>"
+        f"{table(['cell', 'differs in', 'finished runs, newest first'], rows)}</section>"
     )
 
 
@@ -119,15 +164,20 @@ def _not_run(suite: str, figure: str, members: tuple, total: int) -> str:
     )
 
 
-def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], uri: str, history=None) -> str:
-    """The page for ``suite``: an overview, one section per figure and table of the paper, provenance.
+def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], uri: str, history=None,
+          conflicts: list[Conflict] | None = None) -> str:
+    """The page for ``suite``: an overview, the cells in conflict, one section per figure and table of the
+    paper, provenance.
 
     ``expected`` lists (cell hash, figure) of every cell the suite defines, so the page can say
-    what is done and what is missing; ``runs`` are the FINISHED runs read from MLflow. Every
-    section is shown, those the suite has no cells for as "not run". ``history(run_ids,
-    metrics)`` gives metric histories to the learning-curve figures (default: read from ``uri``).
+    what is done and what is missing; ``runs`` are the FINISHED runs read from MLflow, one per cell
+    (reports.runs.load_runs), and ``conflicts`` the cells left out because their runs disagree
+    (default: ``runs.conflicts`` where load_runs gave them). Every section is shown, those the suite
+    has no cells for as "not run". ``history(run_ids, metrics)`` gives metric histories to the
+    learning-curve figures (default: read from ``uri``).
     """
     history = history or partial(load_histories, uri=uri)
+    conflicts = getattr(runs, "conflicts", []) if conflicts is None else conflicts
     runs = place(runs, expected)
     done = {r.cell for r in runs}
     overview, sections = [], []
@@ -153,5 +203,5 @@ def build(suite: str, runs: list[RunRecord], expected: list[tuple[str, str]], ur
         "regenerated from the MLflow runs of this suite. Verdicts: pass / fail / inconclusive / not run; "
         "a failed reproduction is shown as such.</p>"
         f"<table><tr><th>figure</th><th>cells done / total</th><th>checks</th></tr>{''.join(overview)}</table>"
-        f"{''.join(sections)}{_provenance(runs, uri)}</body></html>"
+        f"{_conflicts(conflicts, expected)}{''.join(sections)}{_provenance(runs, uri)}</body></html>"
     )

@@ -57,6 +57,12 @@ def to_svg(fig) -> str:
     return svg[svg.index("<svg") :]
 
 
+def _plain(text: str) -> str:
+    """``text`` drawn as it is: labels come from the runs' params, where a ``$`` would start matplotlib's
+    mathtext (and a malformed formula stop the whole report)."""
+    return text.replace("$", r"\$")
+
+
 def _colours(grid: list[list[Axes]]) -> dict[str, tuple]:
     keys = []
     for row in grid:
@@ -71,20 +77,21 @@ def _colours(grid: list[list[Axes]]) -> dict[str, tuple]:
 def _draw(ax, line: Line, colour) -> None:
     if line.style not in STYLES:
         raise ValueError(f"line {line.label!r}: unknown style {line.style!r}; use one of {STYLES}.")
+    label = _plain(line.label)
     if line.style == "points":
-        ax.errorbar(line.x, line.y, xerr=line.xerr, yerr=line.yerr, fmt="-o", ms=4, lw=1.2, capsize=2, color=colour, label=line.label)
+        ax.errorbar(line.x, line.y, xerr=line.xerr, yerr=line.yerr, fmt="-o", ms=4, lw=1.2, capsize=2, color=colour, label=label)
         for x, y, note in zip(line.x, line.y, line.notes):
-            ax.annotate(note, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=colour)
+            ax.annotate(_plain(note), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=colour)
     elif line.style == "band":
-        ax.plot(line.x, line.y, lw=1.4, color=colour, label=line.label)
+        ax.plot(line.x, line.y, lw=1.4, color=colour, label=label)
         if line.yerr is not None:
             lo = [y - e for y, e in zip(line.y, line.yerr)]
             hi = [y + e for y, e in zip(line.y, line.yerr)]
             ax.fill_between(line.x, lo, hi, color=colour, alpha=0.2, lw=0)
     elif line.style == "reference":
-        ax.plot(line.x, line.y, ls="--", marker="x", ms=5, lw=1, color="black", label=line.label)
+        ax.plot(line.x, line.y, ls="--", marker="x", ms=5, lw=1, color="black", label=label)
     else:
-        ax.axhline(line.y[0], ls=":", lw=1.4, color=colour, label=line.label)
+        ax.axhline(line.y[0], ls=":", lw=1.4, color=colour, label=label)
 
 
 def grid_svg(grid: list[list[Axes]], title: str = "") -> str:
@@ -104,9 +111,9 @@ def grid_svg(grid: list[list[Axes]], title: str = "") -> str:
             if not axes.lines:
                 ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, color="#888")
             ax.set_xscale(axes.xscale)
-            ax.set_title(axes.title, fontsize=9)
-            ax.set_xlabel(axes.xlabel, fontsize=8)
-            ax.set_ylabel(axes.ylabel, fontsize=8)
+            ax.set_title(_plain(axes.title), fontsize=9)
+            ax.set_xlabel(_plain(axes.xlabel), fontsize=8)
+            ax.set_ylabel(_plain(axes.ylabel), fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
     handles, labels = {}, []
@@ -118,5 +125,5 @@ def grid_svg(grid: list[list[Axes]], title: str = "") -> str:
     if labels:
         fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_plain(title), fontsize=10)
     return to_svg(fig)

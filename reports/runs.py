@@ -1,11 +1,20 @@
-"""Reading results back from MLflow: the newest FINISHED run of each cell of an experiment,
-and, for the learning-curve figures only, the step-by-step history of some of their metrics."""
+"""Reading results back from MLflow: the FINISHED run that stands for each cell of an experiment,
+and, for the learning-curve figures only, the step-by-step history of some of their metrics.
+
+A cell may have several FINISHED runs (``bench run --force``, a second machine, or a run someone
+else logged with the cell's hash). They stand for one result only when they agree on what they
+computed: the same trained parameters (tag ``bench.params_sha256``, where the cell logs one; timing
+cells do not) and the same code (tag ``bench.code``, else ``bench.git_commit``). Then the newest
+is used. Otherwise the cell is a :class:`Conflict`: no figure or claim uses it, and the report
+lists it with what differs, so that a person decides which run is right.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass, replace
+from itertools import groupby
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -15,9 +24,14 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 # IQLearn) at lam = 0, and offline algorithms mix in no policy samples (alpha = 0). With these
 # defaults, {"hp.lam": 0} selects MLE cells beside ent-reg/IQLearn cells logged with lam 0.
 DEFAULT_PARAMS = {"hp.lam": "0", "hp.alpha": "0"}
+# The tags that say what a run computed: the hash of its trained parameters, and its code (bench.code,
+# "<commit>" or "<commit>+dirty.<hash>", where the harness logs it; the plain git commit before that).
+PARAMS_TAG = "bench.params_sha256"
+CODE_TAGS = ("bench.code", "bench.git_commit")
 
 
-def _number(text) -> float | None:
+def number(text) -> float | None:
+    """``text`` as a float, None when it is absent, not a number or NaN."""
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -29,7 +43,7 @@ def same_value(a, b) -> bool:
     """Equal as text, or as numbers (params are logged as text: "0.0", "0" and 0 are one value)."""
     if str(a) == str(b):
         return True
-    x, y = _number(a), _number(b)
+    x, y = number(a), number(b)
     return x is not None and y is not None and x == y
 
 
@@ -60,29 +74,78 @@ class RunRecord:
         return all(ok(self.param(k), v) for k, v in where.items())
 
 
-def load_runs(experiment: str, uri: str | None = None) -> list[RunRecord]:
-    """FINISHED runs of ``experiment``, one per cell hash (the newest); [] if it does not exist."""
+def code_identity(run: RunRecord) -> str:
+    """The code a run ran: its ``bench.code`` tag, else its ``bench.git_commit``, else "unknown"."""
+    return next((run.tags[t] for t in CODE_TAGS if run.tags.get(t)), "unknown")
+
+
+def params_hash(run: RunRecord) -> str | None:
+    """The hash of the run's trained parameters, None for a cell that logs none (timing cells)."""
+    return run.tags.get(PARAMS_TAG)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A cell whose FINISHED runs disagree: ``runs`` newest first, ``differs`` names what differs
+    ("trained parameters", "code"). A run without a parameters hash differs from one with it."""
+
+    cell: str
+    runs: tuple
+    differs: tuple
+
+
+def disagreement(runs: list[RunRecord]) -> tuple[str, ...]:
+    """What the FINISHED runs of one cell disagree on: () when they stand for one result."""
+    checks = (("trained parameters", params_hash), ("code", code_identity))
+    return tuple(name for name, key in checks if len({key(r) for r in runs}) > 1)
+
+
+def represent(runs: list[RunRecord]) -> RunRecord | Conflict:
+    """The run that stands for a cell given all its FINISHED runs: the newest when they agree, else a Conflict."""
+    ordered = tuple(sorted(runs, key=lambda r: r.start_time, reverse=True))
+    differs = disagreement(list(ordered))
+    return Conflict(ordered[0].cell, ordered, differs) if differs else ordered[0]
+
+
+class Runs(list):
+    """The runs that stand for cells (a list of RunRecord), with ``conflicts``: the cells left out because
+    their runs disagree (for the report to list)."""
+
+    def __init__(self, records=(), conflicts=()):
+        super().__init__(records)
+        self.conflicts = list(conflicts)
+
+
+def resolve(records: list[RunRecord]) -> Runs:
+    """One run per cell hash (:func:`represent`), oldest first; cells whose runs disagree go to ``conflicts``."""
+    chosen = [represent(list(group)) for _, group in groupby(sorted(records, key=lambda r: r.cell), key=lambda r: r.cell)]
+    return Runs(
+        sorted((c for c in chosen if isinstance(c, RunRecord)), key=lambda r: r.start_time),
+        [c for c in chosen if isinstance(c, Conflict)],
+    )
+
+
+def load_runs(experiment: str, uri: str | None = None) -> Runs:
+    """The FINISHED runs of ``experiment`` that stand for its cells, one per cell hash, and its conflicts
+    (:func:`resolve`); empty if the experiment does not exist."""
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return []
-    newest: dict[str, RunRecord] = {}
-    token = None
+        return Runs()
+    records, token = [], None
     while True:
         page = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", max_results=1000, page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if "bench.cell" not in tags:
-                continue
-            record = RunRecord(
-                run_id=run.info.run_id, cell=tags["bench.cell"], figure=tags.get("bench.figure", ""),
-                params=dict(run.data.params), tags=dict(tags), metrics=dict(run.data.metrics), start_time=run.info.start_time,
+        records += [
+            RunRecord(
+                run_id=run.info.run_id, cell=run.data.tags["bench.cell"], figure=run.data.tags.get("bench.figure", ""),
+                params=dict(run.data.params), tags=dict(run.data.tags), metrics=dict(run.data.metrics),
+                start_time=run.info.start_time,
             )
-            if record.cell not in newest or record.start_time > newest[record.cell].start_time:
-                newest[record.cell] = record
+            for run in page if "bench.cell" in run.data.tags
+        ]
         token = page.token
         if not token:
-            return sorted(newest.values(), key=lambda r: r.start_time)
+            return resolve(records)
 
 
 def load_histories(run_ids, metrics, uri: str | None = None) -> dict[str, dict[str, list[tuple[int, float]]]]:

@@ -28,7 +28,7 @@ def render(runs: list[RunRecord], history=None) -> str:
         return [
             html.escape(r.params.get("task", "")), html.escape(r.params.get("algorithm", "")),
             html.escape(r.params.get("model", "")), html.escape(shown),
-            *(f"{r.metrics[k]:.2f}" if k in r.metrics else "-" for k in SUMMARY), f"<code>{r.run_id}</code>",
+            *(f"{r.metrics[k]:.2f}" if k in r.metrics else "-" for k in SUMMARY), f"<code>{html.escape(r.run_id)}</code>",
         ]
 
     rows = sorted(runs, key=lambda r: (r.params.get("task", ""), r.params.get("algorithm", "")))
