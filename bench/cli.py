@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="run cells again even if they have a finished run (the old run is kept)")
     run.add_argument("--dry-run", action="store_true", help="print the cells that would run and stop")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report afterwards")
-    run.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR})")
+    run.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR}); checked before any "
+                     "cell runs; a report that still cannot be written is one line on stderr, and the exit status is the cells'")
     scale = run.add_argument_group("where and how cells run (none of this changes a cell's identity or result)")
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local: cells one after another in this process (default); ray: each cell a Ray task")
@@ -132,14 +133,23 @@ def _dry_run(suite: str, entries) -> int:
 
 
 def _suite_runs(suite: str):
-    """The suite's cells as (hash, figure) pairs, the tracking URI, and its finished runs as MLflow holds them."""
+    """The suite's cells as (hash, figure) pairs, the tracking URI, and its finished runs as MLflow holds them.
+
+    Only reads: the store is checked with ``write=False``, so a read-only store serves and nothing is created in
+    it. A store without the suite's experiment is said in one line on stderr (every cell then shows as not run)."""
+    from mlflow.tracking import MlflowClient
+
+    from bench import redact
     from bench.runner import load_suite
     from bench.tracking import check_reachable, tracking_uri
     from reports.runs import load_runs
 
     expected = [(e.cell.hash, e.figure) for e in load_suite(suite)]
     uri = tracking_uri()
-    check_reachable(uri)
+    check_reachable(uri, write=False)
+    if MlflowClient(uri).get_experiment_by_name(suite) is None:
+        print(f"note: the MLflow store {redact.uri(uri)} has no experiment {suite!r}, so every cell shows as not run; "
+              f"run `bench run --suite {suite}` first, or point MLFLOW_TRACKING_URI at the store that holds it.", file=sys.stderr)
     return expected, uri, load_runs(suite, uri)
 
 
@@ -148,14 +158,48 @@ def _report(suite: str, out: str) -> str:
     from reports import html
     from reports.runs import place
 
+    folder = _check_out(out)
     expected, uri, runs = _suite_runs(suite)
     page = html.build(suite, runs, expected, uri)  # places each run under every figure that lists its cell
     runs = place(runs, expected)
-    path = Path(out) / f"{suite}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    path = folder / f"{suite}.html"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as err:  # checked up front; what is left is a race, a full disk and the like
+        from bench.registry import BenchError
+
+        raise BenchError(f"cannot write the report {path} ({err.strerror or err}); free the space or pass another --out.") from None
     checks = html.summarise(html.suite_verdicts(runs, {f for _, f in expected}))
     return f"{path} (checks: {checks})"
+
+
+def _check_out(out: str) -> Path:
+    """``--out`` as the report's folder, refused in one sentence (exit 2) unless it is a folder or can be made one:
+    its nearest existing ancestor must be a writable folder. ``bench run`` checks it before any cell runs."""
+    import os
+
+    from bench.registry import UsageError
+
+    folder = Path(out)
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder; pass a folder for the report (default: {DEFAULT_REPORT_DIR}).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: folder {existing} is not writable; pass a folder you can write.")
+    return folder
+
+
+def _report_after_run(suite: str, out: str) -> None:
+    """``bench run``'s report: the cells' results are in MLflow whatever happens here, so a report that cannot be
+    written is one line on stderr and leaves the exit status to the cells (``bench report`` writes it again)."""
+    from bench.registry import BenchError
+
+    try:
+        print(f"report: {_report(suite, out)}", file=sys.stderr)
+    except BenchError as err:
+        print(f"bench: the report was not written ({err}); the cells' results are kept in MLflow: "
+              f"fix that and run `bench report --suite {suite}`.", file=sys.stderr)
 
 
 def _check(suite: str) -> int:
@@ -246,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in data_problems(entries):
                     print(f"warning: with this data, `bench run` would refuse {problem}", file=sys.stderr)
                 return code
+            if not args.no_report:
+                _check_out(args.out)  # before any training: a bad --out must never cost a run
             summary = run_suite(args.suite, filter_expr=args.filter_expr, force=args.force, settings=_settings(args),
                                 executor=_executor(args))
             print(
@@ -256,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             for entry, error in summary.failed:
                 print(f"  FAILED {entry.cell.label()}: {error}", file=sys.stderr)
             if not args.no_report and sharding.is_primary():
-                print(f"report: {_report(args.suite, args.out)}", file=sys.stderr)
+                _report_after_run(args.suite, args.out)
             return 1 if summary.failed else 0
         if args.command == "report":
             print(f"report: {_report(args.suite, args.out)}")

@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 from tqdm import tqdm
 
 from bench import checkpointing
-from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError
+from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError, UsageError
 from bench.suites import SuiteCell
 from bench.tracking import Store
 
@@ -80,31 +80,67 @@ class InvalidCellError(BenchError):
 def select(entries: list[SuiteCell], expr: str | None) -> list[SuiteCell]:
     """Keep the cells matching ``expr``: comma-separated ``key=glob`` or ``key!=glob`` terms, all of
     which must hold. Keys are those of ``Cell.flat()`` (task, algorithm, seed, hp.lam, task.variant,
-    ...) plus ``figure``; values are matched as text with shell-style wildcards."""
+    ...) plus ``figure``; values are matched as text with shell-style wildcards (``*``, ``?``, ``[01]``).
+
+    Bad input is refused in one sentence (exit 2): a term without ``=``, an unknown key, a glob with an
+    unclosed ``[`` (fnmatch would match it as a literal ``[``), and a filter that keeps no cell (naming the
+    values each key takes in the suite)."""
     if not expr:
         return entries
-    terms = []
-    for term in expr.split(","):
-        key, op, pattern = _split(term.strip())
-        terms.append((key, op, pattern))
+    terms = [_split(term.strip()) for term in expr.split(",")]
     known = set().union(*(e.cell.flat() for e in entries), {"figure"}) if entries else {"figure"}
     for key, _, _ in terms:
         if key not in known:
-            raise BenchError(f"filter key {key!r} is not a cell field; valid keys: {', '.join(sorted(known))}")
+            raise UsageError(f"filter key {key!r} is not a cell field; valid keys: {', '.join(sorted(known))}")
 
     def keep(entry: SuiteCell) -> bool:
         fields = entry.cell.flat() | {"figure": entry.figure}
         return all((key in fields and fnmatch.fnmatchcase(str(fields[key]), pat)) == (op == "=") for key, op, pat in terms)
 
-    return [e for e in entries if keep(e)]
+    chosen = [e for e in entries if keep(e)]
+    if entries and not chosen:
+        hint = _values_hint(entries, [key for key, _, _ in terms])
+        raise UsageError(f"--filter {expr!r} matches none of the suite's {len(entries)} cells; values in this suite: {hint}.")
+    return chosen
 
 
 def _split(term: str) -> tuple[str, str, str]:
+    """``key=glob`` / ``key!=glob`` -> (key, op, glob); a term without either, or whose glob opens a
+    character class ``[`` it never closes, is refused in one sentence."""
     for op in ("!=", "="):
         if op in term:
             key, pattern = term.split(op, 1)
+            if _unclosed_bracket(pattern):
+                raise UsageError(f"filter term {term!r} opens a character class '[' it never closes; close it (e.g. seed=[01]) "
+                                 "or write [[] for a literal '['.")
             return key.strip(), op, pattern.strip()
-    raise BenchError(f"filter term {term!r} has no '=' or '!='; write e.g. --filter 'algorithm=iqlearn,task.variant=recovery'")
+    raise UsageError(f"filter term {term!r} has no '=' or '!='; write e.g. --filter 'algorithm=iqlearn,task.variant=recovery'")
+
+
+def _unclosed_bracket(pattern: str) -> bool:
+    """Whether a glob has a ``[`` that starts no character class: fnmatch reads a class as ``[`` then an
+    optional ``!``, then at least one character (a ``]`` right there is a member), up to the next ``]``;
+    a ``[`` with no such ``]`` it silently matches as itself."""
+    i = 0
+    while (i := pattern.find("[", i)) >= 0:
+        j = i + 1
+        j += pattern.startswith("!", j)
+        j += pattern.startswith("]", j)
+        close = pattern.find("]", j)
+        if close < 0:
+            return True
+        i = close + 1
+    return False
+
+
+def _values_hint(entries: list[SuiteCell], keys: list[str], most: int = 12) -> str:
+    """``key: v1, v2, ...`` per key (each once, in order), the distinct values the cells hold, sorted as text, at
+    most ``most`` of them shown."""
+    parts = []
+    for key in dict.fromkeys(keys):
+        values = sorted({str((e.cell.flat() | {"figure": e.figure}).get(key, "")) for e in entries})
+        parts.append(f"{key}: {', '.join(values[:most])}{', ...' if len(values) > most else ''}")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

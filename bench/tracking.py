@@ -13,12 +13,13 @@ import subprocess
 import threading
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -26,6 +27,7 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from bench import redact  # noqa: E402
 from bench.cells import Cell  # noqa: E402
 from bench.registry import BenchError  # noqa: E402
 
@@ -36,32 +38,126 @@ _BATCH = 900  # MLflow accepts at most 1000 entries per log_batch call
 # owned by a process of this host that no longer exists (no need to wait for the lease after a crash here).
 HEARTBEAT_S = 60.0
 LEASE_S = 600.0
+# A tracking server is probed on this REST endpoint, which its host check and login guard (/health is exempt).
+SERVER_PROBE = "/api/2.0/mlflow/experiments/search"
+_FIX = "start the server or point MLFLOW_TRACKING_URI at a reachable store (unset it to use ./mlflow.db)"
 
 
 def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
 
 
-def check_reachable(uri: str) -> None:
-    """Fail before any training when the store cannot be used, naming the URI and the fix."""
-    fix = "start the server or point MLFLOW_TRACKING_URI at a reachable store (unset it to use ./mlflow.db)"
+def check_reachable(uri: str, *, write: bool = True) -> None:
+    """Fail before any work when the store cannot be used: one sentence naming the URI (credentials masked) and
+    the fix. ``write=True`` (``bench run``): the store must take writes, and a new SQLite store gets its tables
+    here. ``write=False`` (``bench report``, ``bench check``): the store must exist and be readable, and nothing
+    is created or written, so a read-only store works."""
+    shown = redact.uri(uri)
     if uri.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
-        except requests.RequestException as err:
-            raise BenchError(f"cannot reach the MLflow tracking server at {uri} ({type(err).__name__}); {fix}.") from None
+        _check_server(uri)
         return
     if uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///") :]).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise BenchError(f"cannot write the MLflow SQLite store {uri}: folder {folder} is missing or read-only; {fix}.")
+        path = Path(uri[len("sqlite:///") :])
+        problem = _sqlite_problem(path) if write else _sqlite_read_problem(path)
+        if problem:
+            raise BenchError(f"cannot {'write' if write else 'read'} the MLflow SQLite store {shown}: {problem}.")
+        if not write:
+            return
     try:
-        with _setup_lock(uri):  # the first use creates the tables
+        if write:
+            with _setup_lock(uri):  # the first use creates the tables
+                MlflowClient(uri).search_experiments(max_results=1)
+        else:
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # any backend error means the store is unusable
-        raise BenchError(f"cannot use the MLflow tracking store {uri} ({type(err).__name__}: {err}); {fix}.") from None
+        raise BenchError(f"cannot use the MLflow tracking store {shown} ({_first_line(err)}); {_FIX}.") from None
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters), credentials masked: MLflow's errors run to
+    several lines of SQL or HTML."""
+    lines = str(err).strip().splitlines()
+    return redact.text(f"{type(err).__name__}: {lines[0] if lines else ''}"[:300])
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """Why a SQLite store at ``path`` cannot take writes, None when it can: SQLite writes its journal next to
+    the file, so the folder must be writable as well as the file (when it exists already)."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"folder {folder} does not exist; create it, or {_FIX}"
+    if not os.access(folder, os.W_OK):
+        return f"folder {folder} is read-only (SQLite writes its journal beside the file); {_FIX}"
+    if path.is_dir():
+        return f"{path} is a folder, not a database file; {_FIX}"
+    if path.exists() and not os.access(path, os.W_OK):
+        return (f"the file {path} is read-only; make it writable (chmod u+w {path}), or {_FIX} "
+                "(bench report and bench check can read a read-only store)")
+    return None
+
+
+def _sqlite_read_problem(path: Path) -> str | None:
+    """Why a SQLite store at ``path`` cannot be read as an MLflow store, None when it can. Looks through a
+    read-only connection (SQLite's ``mode=ro``), so it writes nothing, even where it could; MLflow itself
+    would create a missing file, its folders and its tables."""
+    import sqlite3
+
+    if not path.is_file():
+        return f"there is no file {path}; run `bench run` first, or point MLFLOW_TRACKING_URI at the store that holds the results"
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as err:
+        return f"{path} cannot be read as a SQLite database ({err}); point MLFLOW_TRACKING_URI at an MLflow store"
+    if not {"experiments", "runs"} <= tables:
+        return f"{path} holds no MLflow tables; point MLFLOW_TRACKING_URI at the store `bench run` wrote"
+    return None
+
+
+def _check_server(uri: str) -> None:
+    """Ask the tracking server for one experiment, as every later call would be asked: its REST API is behind
+    the server's host check and its login, while ``/health`` is exempt from both (a health probe passes where
+    every API call then fails)."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    creds = get_default_host_creds(uri.rstrip("/"))
+    try:
+        response = http_request(creds, SERVER_PROBE, "GET", max_retries=0, timeout=10, raise_on_status=False, params={"max_results": 1})
+    except Exception as err:  # MLflow wraps the connection error; its cause names it
+        cause = err.__cause__ or err.__context__ or err
+        raise BenchError(f"cannot reach the MLflow tracking server at {redact.uri(uri)} ({type(cause).__name__}); {_FIX}.") from None
+    login = bool(creds.username and creds.password) or bool(creds.token) or "@" in urlsplit(uri).netloc
+    refusal = server_refusal(uri, response.status_code, response.text, login)
+    if refusal:
+        raise BenchError(refusal)
+
+
+def server_refusal(uri: str, status: int, body: str, login: bool) -> str | None:
+    """One sentence for a tracking server's answer ``status``/``body`` to the experiments search, None for 200.
+
+    ``login``: whether the request carried credentials. The sentence names the server setting or the client
+    variable to change: MLflow's host check answers 403 "Invalid Host header" to a Host header outside
+    ``--allowed-hosts`` (default: localhost and private IP addresses, so any host *name* is refused), and its
+    basic-auth app answers 401 without a valid login."""
+    if status == 200:
+        return None
+    shown, host = redact.uri(uri), urlsplit(uri).netloc.rpartition("@")[2]
+    if status == 403 and "Invalid Host header" in body:
+        return (f"the MLflow server at {shown} refuses requests addressed to {host} (403 Invalid Host header): start it "
+                f"with --allowed-hosts {host} (or MLFLOW_SERVER_ALLOWED_HOSTS={host}), or reach it by an address it allows.")
+    if status == 401 and login:
+        return (f"the MLflow server at {shown} rejects the login given (401): check MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or the user name and password in the URI).")
+    if status == 401:
+        return (f"the MLflow server at {shown} asks for a login (401): set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD to an account of its basic-auth app.")
+    if status == 403:
+        return (f"the MLflow server at {shown} denies this account access (403): ask its admin for READ and EDIT "
+                "permission on the suite's experiment, or use another account.")
+    detail = " ".join(body.split())[:200]
+    return (f"the MLflow server at {shown} answered HTTP {status} to an experiments search ({redact.text(detail)}); "
+            f"check that it is an MLflow tracking server and read its log.")
 
 
 def _create_experiment(client: MlflowClient, name: str):
@@ -69,7 +165,7 @@ def _create_experiment(client: MlflowClient, name: str):
         client.create_experiment(name)
     except Exception as err:  # another process created it meanwhile (a server store), else a real error
         if client.get_experiment_by_name(name) is None:
-            raise BenchError(f"cannot create the MLflow experiment {name!r} at {client.tracking_uri}: {err}") from None
+            raise BenchError(f"cannot create the MLflow experiment {name!r} at {redact.uri(client.tracking_uri)}: {_first_line(err)}") from None
     return client.get_experiment_by_name(name)
 
 
@@ -121,13 +217,15 @@ class Store:
 
     @classmethod
     def open(cls, suite: str, uri: str | None = None) -> "Store":
+        """The suite's experiment in the store at ``uri`` (default: :func:`tracking_uri`) for writing: checked by
+        :func:`check_reachable` first, the experiment created if missing. Reports read without a Store."""
         uri = uri or tracking_uri()
         check_reachable(uri)
         client = MlflowClient(uri)
         with _setup_lock(uri):
             experiment = client.get_experiment_by_name(suite) or _create_experiment(client, suite)
         if experiment.lifecycle_stage != "active":
-            raise BenchError(f"the MLflow experiment {suite!r} at {uri} is deleted; restore it or use another store.")
+            raise BenchError(f"the MLflow experiment {suite!r} at {redact.uri(uri)} is deleted; restore it or use another store.")
         return cls(client, experiment.experiment_id, suite)
 
     def finished_cells(self) -> dict[str, str]:
