@@ -412,7 +412,7 @@ class Profile:
 
 
 # The paper's Table 1 row each measured row is compared with (ms from bench.estimate.TABLE1_MS).
-PAPER_ROW = {"mle": "mle", "iqlearn": "iqlearn", "gail_excl_sampling": "gail", "sampling": "online"}
+PAPER_ROW = {"mle": "mle", "iqlearn": "iqlearn", "gail_excl_sampling": "gail", "sampling": "sampling"}
 
 
 def paper_ratio(preset: str, key: str) -> float | None:
@@ -551,6 +551,7 @@ def log_profile(profile: Profile, cells: dict, experiment: str = "profile") -> s
     """Log each timed row of ``profile`` as the MLflow run of its Table 1 cell (``cells``: row key -> Cell) in
     ``experiment``, tagged figure table1; sampling's times go with the online rows. Returns a one-line summary."""
     try:
+        from bench import redact
         from bench.tracking import Store
     except ImportError as err:  # e.g. an accelerator image without mlflow
         return f"bench profile: not logged to MLflow ({err})"
@@ -570,4 +571,4 @@ def log_profile(profile: Profile, cells: dict, experiment: str = "profile") -> s
         store.log_metrics(run_id, metrics, len(row.ms))
         store.finish(run_id)
         logged += 1
-    return f"bench profile: logged {logged} runs (figure table1) to MLflow experiment {experiment!r} at {store.client.tracking_uri}"
+    return f"bench profile: logged {logged} runs (figure table1) to MLflow experiment {experiment!r} at {redact.uri(store.client.tracking_uri)}"

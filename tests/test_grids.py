@@ -78,7 +78,8 @@ def test_cell_costs_follow_table_1_and_its_proxies():
     assert estimate.cell_seconds(entry("mle", "t5-base", 1000)) == (pytest.approx(189.0), "accelerator")
     assert estimate.cell_seconds(entry("iqlearn", "t5-large", 1000, lam=0.1, gamma=0.99))[0] == pytest.approx(606.0)
     online = entry("iqlearn_online", "t5-xl", 100, warm=100, lam=0.1, gamma=0.99, alpha=0.1, form="relaxed")
-    assert estimate.cell_seconds(online)[0] == pytest.approx(0.1 * 1031 + 0.1 * 1823)
+    # an online IQLearn update is an IQLearn update plus sampling a batch (Table 1: 1355 + 1823 ms on T5-XL)
+    assert estimate.cell_seconds(online)[0] == pytest.approx(0.1 * 1031 + 0.1 * (1355 + 1823))
     assert estimate.cell_seconds(entry("gail", "smollm2-1.7b", 1000, lam=0.0, gamma=0.99))[0] == pytest.approx(1410.0)
     assert estimate.cell_seconds(entry("mle", "t5-tiny", 0))[1] == "cpu"
 
