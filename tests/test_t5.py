@@ -1,5 +1,6 @@
 """T5 in Flax: Hugging Face parity, cached decoding, padding, presets and weights."""
 
+import dataclasses
 import json
 
 import jax
@@ -70,6 +71,66 @@ def test_real_presets_refuse_to_load_without_weights(tmp_path, monkeypatch):
         MODELS.build("t5-large", weights=str(tmp_path / "missing")).load()
     with pytest.raises(BenchError, match="preset t5-tiny has no published weights"):
         MODELS.build("t5-tiny").load()
+
+
+# ------------------------------------------------------------------------------ scanned stacks and remat
+
+
+def deeper(model, layers):
+    """The same T5 with ``layers`` encoder and ``layers`` decoder layers."""
+    return t5.T5(dataclasses.replace(model.config, num_layers=layers, num_decoder_layers=layers))
+
+
+def loss_of(model):
+    """A scalar of the teacher-forced logits, for gradients."""
+
+    def loss(params, prompt, targets):
+        return model.forward(params, prompt, jnp.ones_like(prompt), targets, jnp.ones_like(targets)).sum()
+
+    return loss
+
+
+def test_stacks_are_scanned_so_the_program_does_not_grow_with_depth(tiny):
+    model, _, _ = tiny
+    prompt, targets = jnp.ones((2, 5), jnp.int32), jnp.ones((2, 4), jnp.int32)
+    sizes = {}
+    for layers in (2, 6):
+        shapes = jax.eval_shape(deeper(model, layers).init, jax.random.PRNGKey(0))
+        for stack in ("encoder", "decoder"):  # every layer parameter carries the layer axis first
+            assert {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(shapes[stack]["layers"])} == {layers}
+        assert shapes["decoder"]["relative_bias"]["embedding"].shape == (32, 4)  # one table per stack, not per layer
+        lowered = jax.jit(jax.grad(loss_of(deeper(model, layers)))).lower(shapes, prompt, targets)
+        sizes[layers] = len(lowered.as_text())
+    assert sizes[6] <= 1.05 * sizes[2], sizes  # unrolled, 6+6 layers lowered to about 3x the 2+2 program
+
+
+def remat_policies(jaxpr) -> set:
+    """The policies of every jax.checkpoint (``remat``) equation in ``jaxpr`` and the jaxprs nested in it."""
+    found = set()
+    for eqn in jaxpr.eqns:
+        if "policy" in eqn.params:  # jax.checkpoint's primitive (remat2 in this JAX; the name varies by version)
+            found.add(eqn.params["policy"])
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(inner, (jax.extend.core.Jaxpr, jax.extend.core.ClosedJaxpr)):
+                    found |= remat_policies(getattr(inner, "jaxpr", inner))
+    return found
+
+
+def test_remat_policies_keep_gradients_and_a_bad_name_is_refused(tiny):
+    _, params, _ = tiny
+    prompt = jnp.asarray(np.random.default_rng(9).integers(2, 512, (2, 6)), jnp.int32)
+    targets = jnp.asarray(np.random.default_rng(10).integers(2, 512, (2, 5)), jnp.int32)
+    reference = jax.jit(jax.grad(loss_of(MODELS.build("t5-tiny"))))(params, prompt, targets)
+    for name, policy in t5.REMAT_POLICIES.items():  # each scanned layer under jax.checkpoint with the named policy
+        grad = jax.grad(loss_of(MODELS.build("t5-tiny", remat=name)))  # traced only: compiling each would be slow
+        assert remat_policies(jax.make_jaxpr(grad)(params, prompt, targets).jaxpr) == (set() if policy is None else {policy}), name
+    grad = jax.grad(loss_of(MODELS.build("t5-tiny", remat="full")))  # the policy that recomputes the most
+    for ours, theirs in zip(jax.tree_util.tree_leaves(jax.jit(grad)(params, prompt, targets)), jax.tree_util.tree_leaves(reference)):
+        scale = float(jnp.abs(theirs).max())  # recomputation reorders float32 sums: equal to rounding of the leaf's scale
+        assert float(jnp.abs(ours - theirs).max()) <= 1e-5 * max(1.0, scale)
+    with pytest.raises(BenchError, match="remat='dot' is not a rematerialisation policy; use one of none, full, dots, dots_no_batch"):
+        MODELS.build("t5-base", remat="dot")
 
 
 # ------------------------------------------------------------------------------ Hugging Face parity
@@ -240,6 +301,7 @@ def test_bfloat16_runs_and_returns_float32_logits(tiny):
         return first, after, state
 
     first, after, state = two_steps(model.cast(params), prompt, mask)
-    assert first.dtype == after.dtype == jnp.float32 and state["cache"][0][0].dtype == jnp.bfloat16
+    assert first.dtype == after.dtype == jnp.float32 and state["cache"][0].dtype == jnp.bfloat16
+    assert state["cache"][0].shape == (3, 2, 4, 4, 16) and state["cross"][0].shape == (3, 2, 11, 4, 16)  # [B, layers, slots, H, d_kv]
     assert bool(jnp.isfinite(after).all())
     np.testing.assert_allclose(np.asarray(first), np.asarray(reference[:, 0]), atol=0.05 * float(jnp.abs(reference).max()))
