@@ -27,6 +27,30 @@ Appendix A.1.2 admits two readings, both implemented and both equal to Eq. 14 at
   Since -E_E[r] + E_E[V(s) - gamma V(s')] = -E_E[log pi], this is the relaxed form plus
   alpha (E_B[V(s) - gamma V(s')] - E_E[V(s) - gamma V(s')]): a contrastive term that lowers
   the value of states the policy visits and raises it on expert states.
+
+Two choices inside the readings are options of ``online_loss`` (defaults: the forms above):
+
+- ``value_data`` (original reading): the samples the initial-state value (1 - gamma) E[V(s0)]
+  is telescoped onto. ``"mixture"``: expert and policy transitions, E_mix[V(s) - gamma V(s')]
+  (IQ-Learn's online ``value`` loss); ``"policy"``: policy transitions only, E_B[V(s) - gamma
+  V(s')] (its ``value_policy`` alternative). Then
+
+      L = -E_E[r] + E_B[V(s) - gamma V(s')] + lam E_mix[r^2]
+        = relaxed + (E_B[V(s) - gamma V(s')] - E_E[V(s) - gamma V(s')]),
+
+  the same contrastive term with weight 1 in place of alpha.
+
+- ``temperature`` (relaxed reading): Eq. 17 writes the implied reward with the soft-RL
+  temperature tau = lam / (1 - alpha), since the policy holds only a (1 - alpha) share of the
+  mixture in Eq. 15 while its entropy keeps the weight lam. With r = tau d, where
+  d = V(s) + log pi(a|s) - gamma V(s') is read from the logits (as in Eq. 14, v = tau v_tau),
+  Eq. 16 becomes tau^2 E_mix[d^2] - lam E_E[log pi]; dividing by lam (which only rescales the
+  loss) gives, for ``"eq17"``,
+
+      L = lam / (1 - alpha)^2 E_mix[d^2] - E_E[log pi(a|s)].
+
+  ``"none"`` keeps tau = lam, i.e. the relaxed form above: Eq. 17 with lam replaced by
+  lam (1 - alpha)^2. Both equal Eq. 14 at alpha = 0.
 """
 
 from __future__ import annotations
@@ -36,6 +60,8 @@ import jax
 from algorithms.transitions import Transitions, TokenTransitions, batch_log_prob, from_sequence, masked_mean, td_residual, values_of
 
 ONLINE_FORMS = ("relaxed", "original")
+VALUE_DATA = ("mixture", "policy")  # original reading: data of the telescoped initial-state value
+TEMPERATURES = ("none", "eq17")  # relaxed reading: soft-RL temperature lam, or Eq. 17's lam / (1 - alpha)
 
 
 Batch = Transitions | TokenTransitions
@@ -90,16 +116,37 @@ def _value_drop(batch: Batch, gamma: float) -> jax.Array:
 
 
 def online_loss(
-    expert: Batch, policy: Batch, *, lam: float, gamma: float, alpha: float, form: str
+    expert: Batch, policy: Batch, *, lam: float, gamma: float, alpha: float, form: str,
+    value_data: str = "mixture", temperature: str = "none",
 ) -> jax.Array:
-    """Online IQLearn with mix-in ``alpha`` of policy transitions; ``form`` picks the reading."""
+    """Online IQLearn with mix-in ``alpha`` of policy transitions; ``form`` picks the reading,
+    ``value_data`` (original only) and ``temperature`` (relaxed only) the choices inside it (module
+    docstring). An option that does not belong to ``form`` must keep its default."""
     def mixture(f):
         return (1 - alpha) * masked_mean(f(expert), expert.mask) + alpha * masked_mean(f(policy), policy.mask)
 
-    chi2 = lam * mixture(lambda b: td_residual(b, gamma) ** 2)
+    _check_online_options(form, value_data, temperature)
+    td2 = mixture(lambda b: td_residual(b, gamma) ** 2)
     if form == "relaxed":
-        return chi2 - masked_mean(batch_log_prob(expert), expert.mask)
-    if form == "original":
-        expert_reward = masked_mean(td_residual(expert, gamma), expert.mask)
-        return -expert_reward + mixture(lambda b: _value_drop(b, gamma)) + chi2
-    raise ValueError(f"online IQLearn form {form!r} is unknown; use one of {', '.join(ONLINE_FORMS)}.")
+        weight = lam / (1 - alpha) ** 2 if temperature == "eq17" else lam
+        return weight * td2 - masked_mean(batch_log_prob(expert), expert.mask)
+    expert_reward = masked_mean(td_residual(expert, gamma), expert.mask)
+    if value_data == "policy":
+        value_term = masked_mean(_value_drop(policy, gamma), policy.mask)
+    else:
+        value_term = mixture(lambda b: _value_drop(b, gamma))
+    return -expert_reward + value_term + lam * td2
+
+
+def _check_online_options(form: str, value_data: str, temperature: str) -> None:
+    """One sentence naming the first option out of its domain (or used with the wrong reading)."""
+    if form not in ONLINE_FORMS:
+        raise ValueError(f"online IQLearn form {form!r} is unknown; use one of {', '.join(ONLINE_FORMS)}.")
+    if value_data not in VALUE_DATA:
+        raise ValueError(f"online IQLearn value_data {value_data!r} is unknown; use one of {', '.join(VALUE_DATA)}.")
+    if temperature not in TEMPERATURES:
+        raise ValueError(f"online IQLearn temperature {temperature!r} is unknown; use one of {', '.join(TEMPERATURES)}.")
+    if form != "original" and value_data != VALUE_DATA[0]:
+        raise ValueError(f"online IQLearn value_data={value_data!r} belongs to form='original'; drop it or set form='original'.")
+    if form != "relaxed" and temperature != TEMPERATURES[0]:
+        raise ValueError(f"online IQLearn temperature={temperature!r} belongs to form='relaxed'; drop it or set form='relaxed'.")

@@ -70,15 +70,39 @@ def _iqlearn(lam: float, gamma: float) -> Objective:
 
 
 @ALGORITHMS.register(
-    "iqlearn_online", "online IQLearn, mix-in alpha of policy rollouts; form relaxed (Eqs. 15-17) or original (IQ-Learn)"
+    "iqlearn_online",
+    "online IQLearn, mix-in alpha of policy rollouts; form relaxed (Eqs. 15-17; temperature none|eq17) "
+    "or original (IQ-Learn; value_data mixture|policy)",
 )
-def _iqlearn_online(lam: float, gamma: float, alpha: float, form: str) -> Objective:
+def _iqlearn_online(
+    lam: float, gamma: float, alpha: float, form: str, value_data: str = "mixture", temperature: str = "none"
+) -> Objective:
+    """``value_data`` and ``temperature`` are kept out of the kwargs at their defaults, so the objective
+    (and its jit compilation) of a cell that does not name them is the one it always was."""
     _check(f"iqlearn_online lam={lam}", lam >= 0, "the TD regularisation weight must be >= 0.")
     _check(f"iqlearn_online gamma={gamma}", 0 < gamma <= 1, "the discount must lie in (0, 1].")
     _check(f"iqlearn_online alpha={alpha}", 0 <= alpha < 1, "the mix-in ratio must lie in [0, 1).")
     _check(f"iqlearn_online form={form!r}", form in iqlearn.ONLINE_FORMS, f"use one of {', '.join(iqlearn.ONLINE_FORMS)}.")
-    kwargs = (("alpha", float(alpha)), ("form", form), ("gamma", float(gamma)), ("lam", float(lam)))
-    return Objective(iqlearn.online_loss, online=True, kwargs=kwargs)
+    _check(
+        f"iqlearn_online value_data={value_data!r}", value_data in iqlearn.VALUE_DATA,
+        "the initial-state value is telescoped onto 'mixture' (expert + policy samples) or 'policy' (policy samples only).",
+    )
+    _check(
+        f"iqlearn_online temperature={temperature!r}", temperature in iqlearn.TEMPERATURES,
+        "use 'none' (soft-RL temperature lam, as Eq. 14) or 'eq17' (Eq. 17's lam / (1 - alpha)).",
+    )
+    _check(
+        f"iqlearn_online value_data={value_data!r}", value_data == "mixture" or form == "original",
+        "value_data is a choice of the original reading; set form='original' or drop value_data.",
+    )
+    _check(
+        f"iqlearn_online temperature={temperature!r}", temperature == "none" or form == "relaxed",
+        "the Eq. 17 temperature is a choice of the relaxed reading; set form='relaxed' or drop temperature.",
+    )
+    options = (("temperature", temperature),) if temperature != "none" else ()
+    options += (("value_data", value_data),) if value_data != "mixture" else ()
+    kwargs = (("alpha", float(alpha)), ("form", form), ("gamma", float(gamma)), ("lam", float(lam))) + options
+    return Objective(iqlearn.online_loss, online=True, kwargs=tuple(sorted(kwargs)))
 
 
 @ALGORITHMS.register("mle_entreg", "entropy-regularised MLE: E[-log pi(a|s) - lam H(pi(.|s))] (Eq. 18, App. A.2)")

@@ -11,6 +11,13 @@ discount nor the IQLearn weights of this experiment; the choices below are ours:
 The gap between online and offline IQLearn depends on gamma and lam (a smaller gamma and a
 smaller lam make the learned reward separate expert from non-expert states more sharply); the
 ``paper`` suite therefore also sweeps both, so the report shows how robust the finding is.
+
+``fig11_robustness`` (mini and paper suites) is a one-at-a-time grid around gamma 0.8, lam 0.1,
+alpha 0.1 for offline IQLearn and four online variants: the relaxed reading with and without
+Eq. 17's temperature, and the original reading with the initial-state value telescoped onto
+expert + policy samples or policy samples only. Each axis moves one choice away from the centre:
+gamma, lam, alpha, the policy rollouts per update and their replay, the training length, the
+initialisation scale, the top-state dynamics and the horizon of the MDP.
 """
 
 from __future__ import annotations
@@ -57,6 +64,57 @@ def fig11_cells(
         )
         for variant, (algorithm, hparams), seed in product(("recovery", "no_recovery"), arms, range(seeds))
     ]
+
+
+FIG11_ROBUST_CENTRE = {"gamma": 0.8, "lam": 0.1, "alpha": 0.1}
+FIG11_ROBUST_STEPS = 1000
+FIG11_ONLINE_VARIANTS = (
+    {"form": "relaxed"},
+    {"form": "relaxed", "temperature": "eq17"},
+    {"form": "original"},
+    {"form": "original", "value_data": "policy"},
+)
+# (cell option group, key, values away from the centre); the groups marked online change only online cells
+FIG11_ROBUST_AXES = (
+    ("hparams", "gamma", (0.5, 0.9, 0.99)),
+    ("hparams", "lam", (0.01, 0.05, 0.5)),
+    ("hparams", "alpha", (0.05, 0.2, 0.5)),
+    ("train", "policy_batch", (1, 4, 64)),
+    ("train", "policy_replay", ("all",)),
+    ("train", "steps", (300, 3000)),
+    ("model_options", "init_scale", (0.0, 0.1, 3.0)),
+    ("task_options", "top", ("forward",)),
+    ("task_options", "horizon", (12, 20)),
+)
+FIG11_ONLINE_ONLY = {("hparams", "alpha"), ("train", "policy_batch"), ("train", "policy_replay")}
+
+
+def fig11_robustness_points() -> list[tuple[str, str, object]]:
+    """The grid's points as (group, key, value): the centre (None, None, None), then each axis value."""
+    return [(None, None, None)] + [(group, key, value) for group, key, values in FIG11_ROBUST_AXES for value in values]
+
+
+def fig11_robustness_cells(seeds: int, figure: str = "fig11_robustness") -> list[SuiteCell]:
+    """Offline IQLearn and every online variant at each one-at-a-time point, both MDP variants, ``seeds``
+    seeds. A point on an axis that only online IQLearn reads (alpha, rollouts, replay) has no offline
+    cells of its own: its offline arm is the centre's."""
+    centre = {"lam": FIG11_ROBUST_CENTRE["lam"], "gamma": FIG11_ROBUST_CENTRE["gamma"]}
+    arms = [("iqlearn", centre)] + [("iqlearn_online", centre | {"alpha": FIG11_ROBUST_CENTRE["alpha"]} | v) for v in FIG11_ONLINE_VARIANTS]
+    cells = []
+    for (group, key, value), variant, (algorithm, hparams), seed in product(
+        fig11_robustness_points(), ("recovery", "no_recovery"), arms, range(seeds)
+    ):
+        if algorithm == "iqlearn" and (group, key) in FIG11_ONLINE_ONLY:
+            continue
+        options = {
+            "task_options": FIG11_TASK | {"variant": variant}, "hparams": dict(hparams),
+            "model_options": {"init_scale": 1.0}, "train": FIG11_TRAIN | {"steps": FIG11_ROBUST_STEPS},
+        }
+        if group is not None:
+            options[group] = options[group] | {key: value}
+        cell = Cell.make("toy_mdp", algorithm, model="tabular", seed=seed, data={"demonstrations": 1}, **options)
+        cells.append(SuiteCell(cell, figure))
+    return cells
 
 
 # Text smoke cells: every text task x algorithm on t5-tiny for a few dozen steps, plus one decoder-only
@@ -132,7 +190,7 @@ def _paper_fig11() -> list[SuiteCell]:
     for gamma, lam in product((0.5, 0.9, 0.99), (0.01, 0.05, 0.5)):
         if (gamma, lam) != (FIG11_GAMMA, FIG11_LAM):
             cells += fig11_cells(seeds=20, steps=3000, gamma=gamma, lam=lam, figure="fig11_sensitivity", with_mle=False)
-    return cells
+    return cells + fig11_robustness_cells(seeds=50)
 
 
 @SUITES.register("paper", "the paper's grid at its settings: Figures 2-12, Tables 2 and 5 on T5 base/large/XL and SmolLM2-1.7B, 3 seeds (accelerators)")
@@ -146,4 +204,7 @@ def paper() -> list[SuiteCell]:
 def mini() -> list[SuiteCell]:
     from bench import grids
 
-    return grids.text_grid(grids.MINI, grids.FIGURES + (grids.arith_ablation,)) + fig11_cells(seeds=20, steps=1000)
+    return (
+        grids.text_grid(grids.MINI, grids.FIGURES + (grids.arith_ablation,)) + fig11_cells(seeds=20, steps=1000)
+        + fig11_robustness_cells(seeds=20)
+    )

@@ -13,6 +13,9 @@ Actions are the same two everywhere: ``ADVANCE`` (0) and ``UP`` (1).
 - In a top state t_i with ``recovery=True``, ``ADVANCE`` returns to b_i (the dashed arrows
   of Figure 11) and ``UP`` stays in t_i. With ``recovery=False`` both actions stay in t_i:
   like a wrong token in a concatenated sequence, the exact bottom state is never seen again.
+  The paper does not say where ``UP`` leads from a top state; ``top="forward"`` reads the top
+  row as a second chain instead: ``UP`` (and, without recovery, ``ADVANCE`` too) moves t_i to
+  t_{i+1}, and t_{n-1} keeps the agent. Without recovery it is still a dead end.
 - Every chosen action is replaced by the other one with probability ``slip`` (10% in the
   paper), so even a perfect policy makes mistakes.
 
@@ -34,6 +37,7 @@ import numpy as np
 
 ADVANCE, UP = 0, 1
 NUM_ACTIONS = 2
+TOP_DYNAMICS = ("stay", "forward")  # where UP leads from a top state: t_i itself, or t_{i+1}
 
 
 class Demonstrations(NamedTuple):
@@ -51,6 +55,7 @@ class ChainMDP:
     horizon: int = 20
     slip: float = 0.1
     recovery: bool = True
+    top: str = "stay"
 
     def __post_init__(self):
         if self.n < 1:
@@ -62,6 +67,8 @@ class ChainMDP:
             )
         if not 0.0 <= self.slip <= 0.5:
             raise ValueError(f"ChainMDP slip={self.slip}: use a probability in [0, 0.5].")
+        if self.top not in TOP_DYNAMICS:
+            raise ValueError(f"ChainMDP top={self.top!r}: use one of {', '.join(TOP_DYNAMICS)} (where UP leads from a top state).")
 
     @property
     def num_states(self) -> int:
@@ -85,6 +92,8 @@ class ChainMDP:
             return s + 1 if s + 1 < self.n else self.goal
         if self.recovery and a == ADVANCE:  # top, and the mistake can be undone
             return s - self.n
+        if self.top == "forward":  # along the top row; its last state keeps the agent
+            return min(s + 1, 2 * self.n - 1)
         return s
 
     def transitions(self) -> np.ndarray:
