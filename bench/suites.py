@@ -76,15 +76,15 @@ FIG11_ONLINE_VARIANTS = (
 )
 # (cell option group, key, values away from the centre); the groups marked online change only online cells
 FIG11_ROBUST_AXES = (
-    ("hparams", "gamma", (0.5, 0.9, 0.99)),
-    ("hparams", "lam", (0.01, 0.05, 0.5)),
-    ("hparams", "alpha", (0.05, 0.2, 0.5)),
-    ("train", "policy_batch", (1, 4, 64)),
+    ("hparams", "gamma", (0.5, 0.9)),
+    ("hparams", "lam", (0.01, 0.5)),
+    ("hparams", "alpha", (0.05, 0.3)),
+    ("train", "policy_batch", (4, 64)),
     ("train", "policy_replay", ("all",)),
-    ("train", "steps", (300, 3000)),
-    ("model_options", "init_scale", (0.0, 0.1, 3.0)),
+    ("train", "steps", (3000,)),
+    ("model_options", "init_scale", (0.0, 3.0)),
     ("task_options", "top", ("forward",)),
-    ("task_options", "horizon", (12, 20)),
+    ("task_options", "horizon", (20,)),
 )
 FIG11_ONLINE_ONLY = {("hparams", "alpha"), ("train", "policy_batch"), ("train", "policy_replay")}
 
