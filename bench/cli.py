@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report afterwards")
     run.add_argument("--out", default=DEFAULT_REPORT_DIR, help=f"folder for the report (default: {DEFAULT_REPORT_DIR}); checked before any "
                      "cell runs; a report that still cannot be written is one line on stderr, and the exit status is the cells'")
+    run.add_argument("--resume-other-code", action="store_true",
+                     help="continue checkpoints written by other code (tag bench.code); by default they are set aside and the cell trains afresh")
     scale = run.add_argument_group("where and how cells run (none of this changes a cell's identity or result)")
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local: cells one after another in this process (default); ray: each cell a Ray task")
@@ -235,7 +237,8 @@ def _settings(args):
         sharding.parse_mesh_spec(mesh, jax.device_count())  # a bad spec is refused before any cell runs
     except BenchError as err:
         raise UsageError(str(err)) from None
-    return Settings(checkpoint_dir=args.checkpoint_dir, checkpoint_every=every, checkpoints=not args.no_checkpoints, mesh=mesh)
+    return Settings(checkpoint_dir=args.checkpoint_dir, checkpoint_every=every, checkpoints=not args.no_checkpoints, mesh=mesh,
+                    resume_other_code=args.resume_other_code)
 
 
 def _executor(args):
@@ -303,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  FAILED {entry.cell.label()}: {error}", file=sys.stderr)
             if not args.no_report and sharding.is_primary():
                 _report_after_run(args.suite, args.out)
-            return 1 if summary.failed else 0
+            return 1 if summary.failed or summary.undone else 0
         if args.command == "report":
+            for entry, why in summary.undone:  # skipped for another process that did not finish them
+                print(f"  NOT DONE {entry.cell.label()}: {why}", file=sys.stderr)
             print(f"report: {_report(args.suite, args.out)}")
             return 0
         if args.command == "check":

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from bench import checkpointing
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError, UsageError
 from bench.suites import SuiteCell
-from bench.tracking import Store
+from bench.tracking import Owner, Store, is_live, provenance
 
 
 def load_suite(name: str) -> list[SuiteCell]:
@@ -149,7 +149,11 @@ class Settings:
 
     checkpoint_every: updates between checkpoints (0: only at the end of training); checkpoints=False turns
     them off. mesh: the device mesh spec of text cells ("data=2,fsdp=4"; None: every device on fsdp).
-    since_ms: with --force, FINISHED runs that started before this time do not count as done."""
+    since_ms: with --force, FINISHED runs that started before this time do not count as done.
+    resume_other_code: continue a checkpoint written by other code (tag bench.code) instead of setting it aside.
+    keep_final: hashes of the cells other cells start from: when one finishes, its final parameters are kept in
+    ``<checkpoint root>/finished/<run id>`` (``checkpointing.save_final``; read back with ``load_final``) and
+    the run is tagged ``bench.final_params`` with that folder."""
 
     checkpoint_dir: str | None = None
     checkpoint_every: int = checkpointing.DEFAULT_EVERY
@@ -157,6 +161,8 @@ class Settings:
     mesh: str | None = None
     since_ms: int | None = None
     progress: bool = False
+    resume_other_code: bool = False
+    keep_final: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -183,33 +189,138 @@ def _trainer(model, task, settings: Settings):
     return partial(textcells.fit, model, mesh=sharding.mesh_from_spec(settings.mesh)), True
 
 
-def _checkpoints(cell, settings: Settings, store: Store, run_id: str | None) -> tuple[checkpointing.CellCheckpoints, int | None]:
-    """The cell's checkpoints, continued when the newest was written by a run that did not finish (the metrics
-    that run logged up to the save are copied into ``run_id``), cleared when it belongs to a finished run.
-    In a multi-host run every process takes the same decision, process 0's (``sharding.agree``)."""
+def _checkpoints(cell, settings: Settings, store: Store, run_id: str | None):
+    """The cell's checkpoints and the step the run continues from (None: from the start).
+
+    The newest checkpoint is continued only by a successor of the run that wrote it (:func:`_not_continued`):
+    a run of this cell that this store's experiment knows and that did not finish (KILLED, FAILED, or RUNNING
+    with a dead owner, which the claim has just marked KILLED), written for this store and by this code (tag
+    bench.code; ``settings.resume_other_code`` waives the code). Any other checkpoint is never read: the cell
+    trains afresh and one line on stderr says why; a FINISHED run's checkpoint is removed, any other is set aside
+    as ``<folder>.stale-<time>`` (``.other-code-<time>``, ``.corrupt-<time>`` when unreadable) for a person to
+    inspect or move back. The
+    metrics the source run logged up to the save are copied into ``run_id`` once the trainer has read the
+    checkpoint back (``on_restore``), so a checkpoint found corrupt then leaves the run clean. With checkpoints
+    off, a cell in ``keep_final`` gets a ``FinalState`` (the end of training held in memory). In a multi-host
+    run every process takes process 0's decision (``sharding.agree``)."""
     from bench.models import sharding
 
-    ckpt = checkpointing.CellCheckpoints(
-        f"{checkpointing.root(settings.checkpoint_dir)}/{cell.hash}", settings.checkpoint_every, run_id=run_id
-    )
-    saved = ckpt.latest()
-    if sharding.agree(saved is not None and saved.run_id is not None and store.status(saved.run_id) == "FINISHED"):
+    if not settings.checkpoints:
+        return (checkpointing.FinalState() if cell.hash in settings.keep_final else None), None
+    ckpt = _cell_checkpoints(cell, settings, store, run_id)
+    try:
+        saved, unreadable = ckpt.latest(), None
+    except checkpointing.UnreadableCheckpoint as err:
+        saved, unreadable = None, err
+    verdict = None
+    if sharding.is_primary():
+        if unreadable is not None:
+            verdict = ("corrupt", unreadable.reason)
+        elif saved is not None:
+            source = store.run(saved.run_id) if saved.run_id else None
+            verdict = _not_continued(saved, source, cell.hash, store, ckpt.code, settings.resume_other_code)
+    resume = sharding.agree(saved is not None and verdict is None)
+    if not resume and sharding.agree(verdict is not None):
         if sharding.is_primary():
-            ckpt.clear()
+            _discard(cell, ckpt, *verdict)
         sharding.agree(True)  # the others go on once it is gone
+        ckpt.close()  # every process opens the (now empty) folder afresh
+    if not resume or saved is None:  # saved is None only on a process other than 0 that reads no checkpoint
         return ckpt, None
-    if saved is None:
-        return ckpt, None
-    store.adopt(run_id, saved.run_id, saved.saved_at_ms, saved.step)
+    if saved.code != ckpt.code and sharding.is_primary():
+        store.set_tags(run_id, {"bench.resumed_code": saved.code or "not recorded"})
+        _say(f"cell {cell.label()}: continuing the checkpoint in {ckpt.directory}, written by other code ({saved.code or 'not recorded'}; "
+             f"this is {ckpt.code}), as --resume-other-code asks.")
+    ckpt.on_restore = partial(_adopt, store, run_id, saved)
     return ckpt, saved.step
+
+
+def _cell_checkpoints(cell, settings: Settings, store: Store, run_id: str | None) -> checkpointing.CellCheckpoints:
+    """The cell's checkpoint folder, each save recording ``run_id``, the store and the code."""
+    return checkpointing.CellCheckpoints(
+        f"{checkpointing.root(settings.checkpoint_dir)}/{cell.hash}", settings.checkpoint_every, run_id=run_id,
+        store=store.identity(), code=provenance()["bench.code"],
+    )
+
+
+def _not_continued(saved: checkpointing.Saved, source, cell_hash: str, store: Store, code: str, other_code: bool) -> tuple[str, str] | None:
+    """None when checkpoint ``saved`` may be continued by a new run of cell ``cell_hash`` in ``store``, else (what to
+    do with it, why not): "remove" the checkpoint of a FINISHED run, set aside one of "other-code" (kept for
+    --resume-other-code) or any other "stale" one.
+    ``source`` is the run that wrote it as ``store`` holds it (None: unknown or deleted there)."""
+    here = store.identity()
+    if saved.run_id is None:
+        return "stale", "it names no MLflow run"
+    if saved.store is not None and saved.store != here:
+        return "stale", f"it was written for another store ({saved.store}), not {here}"
+    if source is None:
+        return "stale", f"its run {saved.run_id} is unknown to {here} (the store was removed or MLFLOW_TRACKING_URI changed)"
+    if source.info.experiment_id != store.experiment_id or source.data.tags.get("bench.cell") != cell_hash:
+        return "stale", f"its run {saved.run_id} belongs to another experiment or cell"
+    if source.info.status == "FINISHED":
+        return "remove", f"its run {saved.run_id} FINISHED"
+    if saved.code != code and not other_code:
+        return "other-code", f"it was written by other code ({saved.code or 'not recorded'}; this is {code})"
+    return None
+
+
+def _discard(cell, ckpt: checkpointing.CellCheckpoints, action: str, why: str) -> None:
+    """Remove (``action`` "remove") or set aside a checkpoint that is not continued, with one line saying so."""
+    where = f"cell {cell.label()}: the checkpoint in {ckpt.directory}"
+    if action == "remove":
+        ckpt.clear()
+        _say(f"{where} is not continued: {why}; removed it, training afresh.")
+        return
+    target = ckpt.set_aside(action)
+    hint = f" (to continue from it, move it back to {ckpt.directory} and pass --resume-other-code)" if action == "other-code" else ""
+    if action == "corrupt":
+        _say(f"{where} cannot be read ({why}); set it aside as {target}, training afresh.")
+    else:
+        _say(f"{where} is not continued: {why}; set it aside as {target}, training afresh{hint}.")
+
+
+def _adopt(store: Store, run_id: str, saved: checkpointing.Saved, step: int) -> None:
+    store.adopt(run_id, saved.run_id, saved.saved_at_ms, step)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _keep_final(store: Store, run_id: str, ckpt, final, settings: Settings) -> None:
+    """Keep the final parameters of a cell needed downstream (``Settings.keep_final``) by the run that trained them:
+    those of the state saved at the last step, checked against the final report's bench.params_sha256."""
+    sha = ((final.tags or {}) if final is not None else {}).get("bench.params_sha256")
+    if ckpt is None or ckpt.last is None or final is None or ckpt.last[0] != final.total or not sha:
+        raise BenchError("this cell is needed downstream but its trainer neither checkpoints its final state nor reports "
+                         "bench.params_sha256, so its final parameters cannot be kept.")
+    step, state = ckpt.last
+    folder = checkpointing.save_final(_agree_text(run_id), step, checkpointing.params_of(state), sha, settings.checkpoint_dir)
+    store.set_tags(run_id, {"bench.final_params": folder})
+
+
+def _agree_text(text: str | None) -> str:
+    """Process 0's ``text`` (an MLflow run id: 32 characters of ASCII) on every process of a multi-host run."""
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return text or ""
+    from jax.experimental import multihost_utils
+
+    raw = np.frombuffer((text or "").encode().ljust(64)[:64], np.uint8)
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(raw))).decode().strip()
 
 
 def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> Outcome:
     """Claim, train and record one cell (on whichever machine this runs: executors call it).
 
     It runs only if this process wins the cell's claim (``Store.claim``), beating a heartbeat meanwhile; it
-    resumes from the cell's newest checkpoint when an unfinished run left one. A failure is recorded as a
-    FAILED run and returned; a KeyboardInterrupt marks the run KILLED and propagates."""
+    resumes from the cell's newest checkpoint when an unfinished run of this store left one (``_checkpoints``);
+    a newest checkpoint that cannot be read back is set aside and the cell trains afresh. A failure is recorded
+    as a FAILED run and returned (its checkpoint is kept for the next attempt); a KeyboardInterrupt marks the run
+    KILLED and propagates. Once the run is FINISHED its checkpoints are removed, so they can never be continued
+    by another run; a cell in ``settings.keep_final`` first keeps its final parameters (``_keep_final``)."""
     from bench.models import sharding
 
     cell = entry.cell
@@ -223,11 +334,27 @@ def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> 
             objective = ALGORITHMS.build(cell.algorithm, **cell.options("hparams"))
             model = MODELS.build(cell.model, **cell.options("model_options"))
             fit, resumable = _trainer(model, task, settings)
-            if resumable and settings.checkpoints:
+            if resumable:
                 ckpt, resumed_at = _checkpoints(cell, settings, store, run_id)
-            extra = {"checkpoints": ckpt} if ckpt is not None else {}
-            reports = fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train"), **extra)
-            _record(store, run_id, reports, settings.progress, resumed_at or 0)
+
+            def train():
+                extra = {"checkpoints": ckpt} if ckpt is not None else {}
+                reports = fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train"), **extra)
+                return _record(store, run_id, reports, settings.progress, resumed_at or 0)
+
+            try:
+                final = train()
+            except checkpointing.UnreadableCheckpoint as err:  # raised by the restore, before any report was logged
+                if resumed_at is None or err.directory != getattr(ckpt, "directory", None):
+                    raise
+                if sharding.is_primary():
+                    _discard(cell, ckpt, "corrupt", err.reason)
+                sharding.agree(True)
+                ckpt.close()
+                ckpt, resumed_at = _cell_checkpoints(cell, settings, store, run_id), None
+                final = train()
+            if cell.hash in settings.keep_final:
+                _keep_final(store, run_id, ckpt, final, settings)
     except KeyboardInterrupt:
         store.kill(run_id)
         raise
@@ -238,12 +365,18 @@ def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> 
         if ckpt is not None:
             ckpt.close()  # the last save is complete before the run is marked finished
     store.finish(run_id)
+    if isinstance(ckpt, checkpointing.CellCheckpoints) and sharding.is_primary():
+        try:
+            ckpt.clear()
+        except OSError as err:  # the result is recorded; a leftover is removed at the cell's next attempt
+            _say(f"cell {cell.label()}: could not remove its checkpoints in {ckpt.directory} ({err}); delete them by hand.")
     return Outcome("finished", run_id, resumed_at=resumed_at)
 
 
-def _record(store: Store, run_id: str, reports, progress: bool, start: int) -> None:
-    """Log each Progress report's metrics (at its step), artifacts and tags; a step bar on a terminal."""
-    bar = None
+def _record(store: Store, run_id: str, reports, progress: bool, start: int):
+    """Log each Progress report's metrics (at its step), artifacts and tags; a step bar on a terminal. Returns the
+    last report (None when there was none)."""
+    bar, report = None, None
     for report in reports:
         if progress and bar is None:
             bar = tqdm(total=report.total, initial=start, desc="  steps", unit="step", leave=False, file=sys.stderr)
@@ -256,6 +389,7 @@ def _record(store: Store, run_id: str, reports, progress: bool, start: int) -> N
             store.set_tags(run_id, report.tags)
     if bar is not None:
         bar.close()
+    return report
 
 
 @dataclass
@@ -265,6 +399,7 @@ class Summary:
     taken: list = field(default_factory=list)  # cells another process ran or was running meanwhile
     finished: list = field(default_factory=list)
     failed: list = field(default_factory=list)
+    undone: list = field(default_factory=list)  # (entry, why): cells of `taken` still not done after the grid, holder dead
 
 
 class Follower:
@@ -346,3 +481,23 @@ def run_suite(
             if not tty or resumed:
                 print(f"{where} done in {seconds:.1f}s{resumed}", file=sys.stderr)
     return summary
+    if isinstance(store, Store):
+        now = time.time()
+        summary.undone = [(e, why) for e in summary.taken if (why := _undone(store, e.cell.hash, settings.since_ms, now))]
+
+
+def _undone(store: Store, cell_hash: str, since_ms: int | None, now: float) -> str | None:
+    """Why a cell that another process held (its claim was lost) is still not done, None when it is done (a
+    FINISHED run, started at or after ``since_ms`` with --force) or its holder is still at work (``is_live``)."""
+    runs = store.cell_runs(cell_hash)
+    if any(r.info.status == "FINISHED" and (since_ms is None or r.info.start_time >= since_ms) for r in runs):
+        return None
+    if any(r.info.status == "RUNNING" and is_live(r.data.tags, now) for r in runs):
+        return None
+    newest = max(runs, key=lambda r: r.info.start_time, default=None)
+    if newest is None:
+        return "the process that held it left no run of it; rerun this command to train it"
+    holder = Owner.parse(newest.data.tags.get("bench.owner", ""))
+    who = f"process {holder.pid} on {holder.host}" if holder.pid is not None else "an unknown process"
+    state = "is gone (or silent past its lease) and left the run RUNNING" if newest.info.status == "RUNNING" else f"ended it {newest.info.status}"
+    return f"{who}, which held it with run {newest.info.run_id}, {state}; rerun this command to train it"

@@ -185,15 +185,16 @@ def _setup_lock(uri: str):
 
 @lru_cache(maxsize=1)
 def provenance() -> dict[str, str]:
-    """Git commit of the harness, package versions and the devices JAX sees."""
+    """Git commit and code identity of the harness, package versions and the devices JAX sees.
+
+    ``bench.code`` names the code exactly: ``"<commit>"`` for a clean tree, else
+    ``"<commit>+dirty.<h>"`` with h = sha256(``git diff HEAD`` | every untracked file's name and content)[:12]
+    (:func:`_dirt`), so two runs with equal ``bench.code`` ran the same files. ``"unknown"`` outside a git
+    checkout. ``bench.git_commit`` keeps the older, coarser form (``"<commit>+dirty"``)."""
     import jax
 
     root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
+    commit, dirt = _git(root, "rev-parse", "HEAD").decode().strip(), _dirt(root)
     versions = {}
     for name in PACKAGES:
         try:
@@ -201,10 +202,42 @@ def provenance() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return {
-        "bench.git_commit": (commit or "unknown") + ("+dirty" if dirty else ""),
+        "bench.git_commit": (commit or "unknown") + ("+dirty" if dirt else ""),
+        "bench.code": (commit or "unknown") + (f"+dirty.{dirt}" if dirt and commit else ""),
         "bench.versions": json.dumps(versions, sort_keys=True),
         "bench.devices": ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()})) + f" x{jax.device_count()}",
     }
+
+
+def _git(root: Path, *args: str) -> bytes:
+    """The stdout of ``git <args>`` in ``root``; empty when git or the checkout is missing."""
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return b""
+
+
+UNTRACKED_HASHED_BYTES = 1 << 20  # an untracked file larger than this counts by its name and size only
+
+
+def _dirt(root: Path) -> str:
+    """sha256[:12] of the tree's changes against HEAD, "" for a clean tree: ``git diff HEAD`` (binary, so every
+    tracked change counts) then, for each untracked file git does not ignore, its name and content (a file over
+    1 MiB by its size; an untracked folder, as git lists it with --directory, by its name)."""
+    import hashlib
+
+    diff = _git(root, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff")
+    untracked = [n for n in _git(root, "ls-files", "--others", "--exclude-standard", "--directory", "-z").split(b"\0") if n]
+    if not diff and not untracked:
+        return ""
+    h = hashlib.sha256(diff)
+    for name in sorted(untracked):
+        h.update(b"\0" + name + b"\0")
+        path = root / os.fsdecode(name)
+        if path.is_file():
+            size = path.stat().st_size
+            h.update(path.read_bytes() if size <= UNTRACKED_HASHED_BYTES else f"size={size}".encode())
+    return h.hexdigest()[:12]
 
 
 @dataclass
@@ -260,6 +293,19 @@ class Store:
             self.kill(run.info.run_id)
             raise
         return run.info.run_id
+
+    def identity(self) -> str:
+        """This store and experiment as checkpoints record them: the tracking URI, credentials masked, and the
+        experiment id (a checkpoint continues only in the store it was written for)."""
+        return f"{redact.uri(self.client.tracking_uri)} experiment {self.experiment_id}"
+
+    def run(self, run_id: str):
+        """The run, None when the store has no such run or it is deleted."""
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # MLflow raises its own error for an unknown id, and backend errors alike
+            return None
+        return run if run.info.lifecycle_stage == "active" else None
 
     def status(self, run_id: str) -> str | None:
         """The run's status (FINISHED, RUNNING, ...), None when the store has no such run."""
@@ -371,9 +417,73 @@ class Store:
         self.client.set_terminated(run_id, "KILLED")
 
 
-def owner() -> str:
-    """This process as a run's owner: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def owner(pid: int | None = None) -> str:
+    """This process (or process ``pid`` of this machine) as a run's owner:
+    ``host[boot=B,pidns=N,start=T,machine=M]:pid``.
+
+    B: this boot of the kernel (/proc/sys/kernel/random/boot_id), N: the PID namespace (a container has its own),
+    T: the process start time (field 22 of /proc/<pid>/stat, clock ticks since boot), M: /etc/machine-id. A
+    field this system lacks (not Linux) is left out. With them a reused pid, a restarted machine or another
+    machine of the same name is told apart from the owner (:func:`is_live`); the tag still ends in ``:pid``."""
+    pid = os.getpid() if pid is None else pid
+    fields = {"boot": _boot_id(), "pidns": _pid_namespace(), "start": _start_time(pid), "machine": _machine_id()}
+    extra = ",".join(f"{k}={v}" for k, v in fields.items() if v)
+    return f"{socket.gethostname()}" + (f"[{extra}]" if extra else "") + f":{pid}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A parsed ``bench.owner`` tag; the fields of :func:`owner` that the tag lacks are ""."""
+
+    host: str
+    pid: int | None
+    boot: str = ""
+    pidns: str = ""
+    start: str = ""
+    machine: str = ""
+
+    @classmethod
+    def parse(cls, tag: str) -> "Owner":
+        """``host[k=v,...]:pid`` or the older ``host:pid``."""
+        head, _, pid = tag.rpartition(":")
+        host, bracket, extra = head.partition("[")
+        fields = dict(kv.split("=", 1) for kv in extra.rstrip("]").split(",") if "=" in kv) if bracket else {}
+        known = {k: v for k, v in fields.items() if k in ("boot", "pidns", "start", "machine")}
+        return cls(host, int(pid) if pid.isdigit() else None, **known)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _boot_id() -> str:
+    return _read("/proc/sys/kernel/random/boot_id").replace("-", "")[:16]
+
+
+def _machine_id() -> str:
+    return (_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"))[:16]
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields 3.. of /proc/<pid>/stat (after the command name, which may hold spaces), [] when unreadable."""
+    text = _read(f"/proc/{pid}/stat")
+    return text.rsplit(")", 1)[1].split() if ")" in text else []
+
+
+def _start_time(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22 of the file
 
 
 def lease_s() -> float:
@@ -381,28 +491,39 @@ def lease_s() -> float:
 
 
 def is_live(tags: dict, now: float) -> bool:
-    """Whether a RUNNING run's owner is still at work: its last heartbeat is within the lease and, when the owner
-    is a process of this host, that process exists. Runs without an owner (from before claims) count as dead."""
-    host, _, pid = tags.get("bench.owner", "").rpartition(":")
+    """Whether a RUNNING run's owner (tag bench.owner, :func:`owner`) may still be at work.
+
+    Dead when its last heartbeat is older than the lease, or when the owner is provably gone: it names this
+    host and (where both sides record them) the same machine, and either a boot id other than this boot's
+    (the machine restarted) or, in this PID namespace, no process with its pid and start time (it exited, or
+    its pid now belongs to another process). An owner on another host, another machine of the same name, or
+    in another PID namespace of this kernel (a container) cannot be checked: its heartbeat alone decides.
+    Runs without an owner or heartbeat (from before claims) count as dead."""
     try:
         fresh = now - float(tags["bench.heartbeat"]) < lease_s()
     except (KeyError, ValueError):
         return False
-    if host != socket.gethostname() or not pid.isdigit():
+    them, me = Owner.parse(tags.get("bench.owner", "")), Owner.parse(owner())
+    differ = lambda field: getattr(them, field) and getattr(me, field) and getattr(them, field) != getattr(me, field)  # noqa: E731
+    if not fresh or them.host != me.host or them.pid is None or differ("machine"):
         return fresh
-    return fresh and _process_exists(int(pid))
+    if differ("boot"):
+        return False
+    if differ("pidns"):
+        return True
+    return _process_exists(them.pid, them.start or None)
 
 
-def _process_exists(pid: int) -> bool:
-    """A process with this pid exists and is not a zombie (a killed child its parent has not reaped yet)."""
+def _process_exists(pid: int, start: str | None = None) -> bool:
+    """A process with this pid exists, is not a zombie (a killed child its parent has not reaped yet) and, when
+    ``start`` is given, started at that time (so it is not another process that reuses the pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # another user's process: it exists
+    fields = _stat(pid)
+    if not fields:  # no /proc (not Linux): existence is all that can be known
         return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return fields[0] != "Z" and (start is None or (len(fields) > 19 and fields[19] == start))

@@ -4,9 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.checkpointing import CellCheckpoints, digest, root
+from bench.checkpointing import CellCheckpoints, digest, params_of, root
 from bench.registry import TASKS
 from bench.tabular import TabularPolicy
+from bench.tracking import Store
 
 
 def test_due_at_every_interval_and_at_the_end():
@@ -92,8 +93,14 @@ def gail_fit(ckpt=None):
 def test_a_text_cell_continued_inside_gail_ends_as_an_uninterrupted_one(tmp_path):
     """GAIL+MLE after 2 MLE updates: the checkpoint at step 4 holds GAIL's three networks, their optimisers, the
     data order and position and the logged terms; continuing from it gives the same curve points, final metrics,
-    generations and parameters, bit for bit."""
-    whole = list(gail_fit())
+    generations and parameters, bit for bit. The state saved at the last step holds the parameters the cell reports
+    (its GailState's policy), which the runner keeps for cells needed downstream."""
+    final = CellCheckpoints(str(tmp_path / "whole"), every=0)
+    whole = list(gail_fit(final))
+    final.close()
+    step, state = final.last
+    assert step == whole[-1].total and type(state["train"]).__name__ == "GailState"
+    assert digest(params_of(state)) == whole[-1].tags["bench.params_sha256"]
     ckpt = CellCheckpoints(str(tmp_path / "cell"), every=2)
     first = gail_fit(ckpt)
     for report in first:
@@ -109,3 +116,46 @@ def test_a_text_cell_continued_inside_gail_ends_as_an_uninterrupted_one(tmp_path
     np.testing.assert_equal(resumed[0].metrics, whole[4].metrics)  # NaN (an undefined correlation) equals NaN here
     np.testing.assert_equal(resumed[-1].metrics, whole[-1].metrics)
     assert resumed[-1].artifacts == whole[-1].artifacts and resumed[-1].tags == whole[-1].tags
+
+
+def test_params_of_reads_each_trainers_layout():
+    from bench.gail_trainer import GailState
+
+    p, o = {"w": jnp.ones(2)}, {"mu": jnp.zeros(2)}
+    assert params_of({"train": (p, o), "order": np.arange(3), "key": np.zeros(2)}) is p  # text, MLE/IQLearn
+    gail = GailState(p, {"v": 1}, {"d": 2}, {"r": 3}, o, o, o, jnp.zeros((), jnp.int32))
+    assert params_of({"train": gail, "order": np.arange(3), "key": np.zeros(2)}) is p  # text, GAIL: the policy
+    assert params_of({"q": p["w"], "opt": o}) is p["w"]  # tabular
+
+
+def test_final_parameters_are_kept_by_their_run_and_checked_when_read(store_uri, tiny_suite, tmp_path):
+    """A cell needed downstream keeps its final parameters under finished/<run id>; load_final returns them bit for
+    bit and refuses, in one sentence naming the run, the folder and the fix, any that are missing or altered."""
+    from bench.checkpointing import load_final
+    from bench.registry import BenchError
+    from bench.runner import Settings, run_suite
+
+    kept, other = tiny_suite[0].cell, tiny_suite[2].cell
+    summary = run_suite("tiny", filter_expr="seed=0", settings=Settings(checkpoint_every=20, keep_final=frozenset({kept.hash})))
+    runs = {r: Store.open("tiny").client.get_run(r) for _, r in summary.finished}
+    (run,) = [r for r in runs.values() if r.data.tags["bench.cell"] == kept.hash]
+    (plain,) = [r for r in runs.values() if r.data.tags["bench.cell"] == other.hash]
+    folder = tmp_path / "bench-checkpoints" / "finished" / run.info.run_id
+    assert run.data.tags["bench.final_params"] == str(folder) and "bench.final_params" not in plain.data.tags
+    assert sorted(p.name for p in (tmp_path / "bench-checkpoints").iterdir()) == ["finished"]  # the cells' own: removed
+    sha = run.data.tags["bench.params_sha256"]
+    template = jnp.zeros(TASKS.build("toy_mdp", variant="recovery", n=4, horizon=6).transitions().shape[:2])  # q[s, a]
+    params = load_final(run.info.run_id, sha, template)
+    assert digest(params) == sha and params.shape == template.shape
+
+    with pytest.raises(BenchError, match=f"not run {run.info.run_id}'s bench.params_sha256") as err:
+        load_final(run.info.run_id, "0" * 64, template)
+    assert str(folder) in str(err.value) and "rerun the cell" in str(err.value) and len(str(err.value).splitlines()) == 1
+    with pytest.raises(BenchError, match=f"final parameters of run {plain.info.run_id} are not in .*finished"):
+        load_final(plain.info.run_id, plain.data.tags["bench.params_sha256"], template)
+
+    # without checkpoints the final state is held in memory and kept all the same
+    summary = run_suite("tiny", filter_expr="seed=0,algorithm=mle", force=True,
+                        settings=Settings(checkpoints=False, keep_final=frozenset({kept.hash})))
+    again = Store.open("tiny").client.get_run(summary.finished[0][1])
+    assert digest(load_final(again.info.run_id, again.data.tags["bench.params_sha256"], template)) == sha

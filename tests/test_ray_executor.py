@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 pytest.importorskip("ray")
 
 from bench.executors import RayExecutor  # noqa: E402
-from bench.runner import run_suite  # noqa: E402
+from bench.runner import Settings, load_suite, run_suite, select  # noqa: E402
 from bench.tracking import Store  # noqa: E402
 
 
@@ -19,7 +19,9 @@ def test_ray_runs_the_toy_cells_of_the_smoke_suite_into_the_tracking_server(mlfl
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster; no token in ~/.ray
     monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
     executor = RayExecutor(cpus_per_cell=1)
-    summary = run_suite("smoke", filter_expr="task=toy_mdp,seed=1", store=Store.open("smoke"), executor=executor)
+    cells = frozenset(e.cell.hash for e in select(load_suite("smoke"), "task=toy_mdp,seed=1"))
+    summary = run_suite("smoke", filter_expr="task=toy_mdp,seed=1", store=Store.open("smoke"), executor=executor,
+                        settings=Settings(keep_final=cells))
     assert len(summary.finished) == 8 and not summary.failed and not summary.taken
 
     client = MlflowClient(mlflow_server)
@@ -30,4 +32,7 @@ def test_ray_runs_the_toy_cells_of_the_smoke_suite_into_the_tracking_server(mlfl
     owners = {r.data.tags["bench.owner"].rsplit(":", 1)[1] for r in runs}
     assert str(os.getpid()) not in owners and len(owners) >= 2  # trained in Ray's worker processes, two at a time
     assert all("eval/success_rate" in r.data.metrics for r in runs)
-    assert len(os.listdir(tmp_path / "ckpt")) == 8  # workers wrote checkpoints to the driver's root
+    # workers wrote to the driver's checkpoint root: the final parameters of each run, its checkpoints removed
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["finished"]
+    assert sorted(os.listdir(tmp_path / "ckpt" / "finished")) == sorted(r.info.run_id for r in runs)
+    assert all(r.data.tags["bench.final_params"] == str(tmp_path / "ckpt" / "finished" / r.info.run_id) for r in runs)

@@ -161,11 +161,12 @@ def test_a_cell_listed_by_two_figures_runs_once(store_uri, tiny_suite):
 def test_checkpoints_land_under_the_root_by_cell_hash_and_can_be_turned_off(store_uri, tiny_suite, tmp_path):
     from bench.runner import Settings
 
-    run_suite("tiny", filter_expr="seed=0", settings=Settings(checkpoint_every=20))
-    for entry in tiny_suite[0], tiny_suite[2]:  # 40 steps: saved at 20 and 40, the newest kept
-        assert [p.name for p in (tmp_path / "bench-checkpoints" / entry.cell.hash).iterdir() if p.name.isdigit()] == ["40"]
     run_suite("tiny", filter_expr="seed=1", settings=Settings(checkpoints=False))
-    assert not (tmp_path / "bench-checkpoints" / tiny_suite[1].cell.hash).exists()
+    assert not (tmp_path / "bench-checkpoints").exists()
+    run_suite("tiny", filter_expr="seed=0", settings=Settings(checkpoint_every=20))
+    # written under the root while training (a killed cell resumes from there: tests/test_stale_checkpoints.py),
+    # removed once each run FINISHED, so that no other run can ever continue them
+    assert (tmp_path / "bench-checkpoints").is_dir() and not list((tmp_path / "bench-checkpoints").iterdir())
 
 
 def test_force_starts_afresh_rather_than_from_a_finished_runs_checkpoint(store_uri, tiny_suite, capsys):
