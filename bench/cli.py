@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster to join ('auto', 'ray://HEAD:10001'); default: start a local one")
     scale.add_argument("--cpus-per-cell", type=float, default=1.0, metavar="N", help="with --executor ray: CPUs each cell requests (default: 1)")
     scale.add_argument("--gpus-per-cell", type=float, metavar="N", help="with --executor ray: GPUs each cell requests (default: 1 if the cluster has GPUs, else 0)")
+    scale.add_argument("--forward-env", action="append", default=[], metavar="NAME",
+                       help="with --executor ray: also send this variable (or NAME* pattern) to the workers; credentials go only "
+                            "when named exactly (also $BENCH_RAY_FORWARD_ENV=A,B; see bench/executors.py)")
     scale.add_argument("--mesh", metavar="SPEC", help="device mesh of text cells, e.g. 'data=2,fsdp=4' (default: $BENCH_MESH, else every device on the fsdp axis)")
     scale.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint root, shared by every worker (default: $BENCH_CHECKPOINT_DIR, else ./bench-checkpoints)")
     scale.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
@@ -246,12 +249,13 @@ def _executor(args):
     from bench.registry import UsageError
 
     if args.executor == "local":
-        if args.address or args.gpus_per_cell is not None:
-            raise UsageError("--address and --gpus-per-cell apply to --executor ray only; add --executor ray or drop them.")
+        if args.address or args.gpus_per_cell is not None or args.forward_env:
+            raise UsageError("--address, --gpus-per-cell and --forward-env apply to --executor ray only; add --executor ray or drop them.")
         return LocalExecutor()
     if args.cpus_per_cell <= 0 or (args.gpus_per_cell or 0) < 0:
         raise UsageError("--cpus-per-cell must be > 0 and --gpus-per-cell >= 0.")
-    return RayExecutor(address=args.address, cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell)
+    return RayExecutor(address=args.address, cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell,
+                       forward_env=tuple(args.forward_env))
 
 
 def _interrupt(signum, frame):

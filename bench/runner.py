@@ -460,9 +460,11 @@ def run_suite(
         settings = replace(settings, since_ms=int(time.time() * 1000))
     executor = executor or LocalExecutor()
     todo, summary = plan(name, entries, store, force)
+    from bench import redact  # the URI may carry a password; stderr ends up in logs
+
     print(
         f"suite {name}: {summary.total} cells, {summary.skipped} already finished, {len(todo)} to run on {executor.describe()} "
-        + (f"(MLflow experiment {name!r} at {store.client.tracking_uri})" if isinstance(store, Store) else
+        + (f"(MLflow experiment {name!r} at {redact.uri(store.client.tracking_uri)})" if isinstance(store, Store) else
            f"(process {jax.process_index()} of {jax.process_count()}; process 0 records the results)"),
         file=sys.stderr,
     )

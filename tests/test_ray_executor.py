@@ -12,6 +12,25 @@ from bench.runner import Settings, load_suite, run_suite, select  # noqa: E402
 from bench.tracking import Store  # noqa: E402
 
 
+def test_the_ray_job_carries_the_allow_list_and_only_named_credentials(monkeypatch):
+    """What every user of the cluster can read: the job's runtime environment (bench/executors.py)."""
+    import ray
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("BENCH_FORWARD_CHECK", "1")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_forwarded")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "named-so-forwarded")
+    monkeypatch.setenv("UNLISTED_SETTING", "x")
+    executor = RayExecutor(cpus_per_cell=1, forward_env=("MLFLOW_TRACKING_PASSWORD",))
+    executor._connect()
+    try:
+        env = ray.get_runtime_context().runtime_env["env_vars"]
+    finally:
+        ray.shutdown()
+    assert env["BENCH_FORWARD_CHECK"] == "1" and env["MLFLOW_TRACKING_PASSWORD"] == "named-so-forwarded"
+    assert "HF_TOKEN" not in env and "UNLISTED_SETTING" not in env and "PATH" not in env
+
+
 def test_ray_runs_the_toy_cells_of_the_smoke_suite_into_the_tracking_server(mlflow_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
