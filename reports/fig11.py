@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+from collections import Counter
 
 from reports.htmlkit import runs_details
 from reports.plots import plt, to_svg
 from reports.runs import RunRecord, number
-from reports.stats import mean_ci
+from reports.stats import difference_ci, mean_ci
 
 TITLE = "Figure 11: toy MDP, offline vs online IQLearn"
 PAPER = (
@@ -102,6 +103,98 @@ def sensitivity_html(runs: list[RunRecord]) -> str:
     )
 
 
+# ------------------------------------------------------------------ one-at-a-time robustness grid
+ROBUSTNESS = "fig11_robustness"
+# The online variants of the grid: label -> params a run must have; None means "not logged" (the default).
+READINGS = (
+    ("relaxed", {"hp.form": "relaxed", "hp.temperature": None}),
+    ("relaxed, Eq. 17 temperature", {"hp.form": "relaxed", "hp.temperature": "eq17"}),
+    ("original, value on expert + policy", {"hp.form": "original", "hp.value_data": None}),
+    ("original, value on policy only", {"hp.form": "original", "hp.value_data": "policy"}),
+)
+# The choices a point of the grid moves away from the centre (run params), with the value a cell that does
+# not name one has; online IQLearn alone reads the last three.
+KNOBS = {
+    "hp.gamma": None, "hp.lam": None, "task.horizon": None, "task.top": "stay", "train.steps": None,
+    "model.init_scale": None, "hp.alpha": None, "train.policy_batch": None, "train.policy_replay": "none",
+}
+ONLINE_KNOBS = ("hp.alpha", "train.policy_batch", "train.policy_replay")
+CLEARS = 0.11  # the paper's "over 11% in success rates"
+
+
+def _reading(run: RunRecord) -> str | None:
+    """"offline" for offline IQLearn, the label of its online variant, or None for any other run."""
+    if run.params.get("algorithm") == "iqlearn":
+        return "offline"
+    if run.params.get("algorithm") != "iqlearn_online":
+        return None
+    return next((label for label, want in READINGS if all(run.params.get(k) == v for k, v in want.items())), None)
+
+
+def _knob(run: RunRecord, key: str):
+    """The run's value of ``key`` as a number where it is one, else as text (the knob's default if not logged)."""
+    text = run.params.get(key, KNOBS[key])
+    value = number(text)
+    return text if value is None else value
+
+
+def _knobs_of(run: RunRecord) -> tuple[str, ...]:
+    return tuple(k for k in KNOBS if run.params.get("algorithm") == "iqlearn_online" or k not in ONLINE_KNOBS)
+
+
+def _centre(runs: list[RunRecord]) -> dict:
+    """Each knob's most common value over the online runs: the centre of a one-at-a-time grid, since every
+    point but those of its own axis keeps it."""
+    online = [r for r in runs if r.params.get("algorithm") == "iqlearn_online"]
+    return {k: Counter(_knob(r, k) for r in online).most_common(1)[0][0] for k in KNOBS} if online else {}
+
+
+def _place(run: RunRecord, centre: dict) -> tuple | None:
+    """The grid point of ``run``: () at the centre, (knob, value) one step away along one axis, None elsewhere."""
+    moved = [(k, _knob(run, k)) for k in _knobs_of(run) if _knob(run, k) != centre[k]]
+    return tuple(moved[0]) if len(moved) == 1 else () if not moved else None
+
+
+def _gap(online: list[float], offline: list[float]) -> str:
+    """online - offline success rate with Welch's 95% interval; bold where the whole interval clears 11 points."""
+    if len(online) < 2 or len(offline) < 2:
+        return "not run"
+    diff, lo, hi, _ = difference_ci(online, offline)
+    text = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return (f"<b>{text}</b>" if lo > CLEARS else text) + f" <small>n={len(online)}/{len(offline)}</small>"
+
+
+def robustness_html(runs: list[RunRecord]) -> str:
+    """For each MDP variant, a table of the one-at-a-time grid: offline success rate and, per online variant,
+    the online - offline gap at every point (the offline arm of an online-only axis is the centre's)."""
+    grid = [r for r in runs if r.figure == ROBUSTNESS and _reading(r) is not None and METRIC in r.metrics]
+    centre = _centre(grid)
+    if not centre:
+        return ""
+    values: dict[tuple, list[float]] = {}
+    for r in grid:
+        point = _place(r, centre)
+        if point is not None:
+            values.setdefault((r.params.get("task.variant"), point, _reading(r)), []).append(r.metrics[METRIC])
+    points = [()] + sorted({p for (_, p, _) in values if p}, key=lambda p: (list(KNOBS).index(p[0]), str(p[1])))
+    about = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in centre.items())
+    out = [
+        "<h3>Robustness: online - offline success rate, one choice at a time</h3>",
+        f"<p>Centre: {html.escape(about)}. Each row moves one choice; a gap in bold clears {CLEARS * 100:g} points over its "
+        "whole 95% interval (Welch, over seeds; n = online/offline seeds).</p>",
+    ]
+    for variant, name in VARIANTS:
+        rows = []
+        for point in points:
+            offline = values.get((variant, point if not point or point[0] not in ONLINE_KNOBS else (), "offline"), [])
+            label = "centre" if not point else f"{point[0]} = {point[1]:g}" if isinstance(point[1], float) else f"{point[0]} = {point[1]}"
+            cols = [html.escape(label), _fmt(offline)] + [_gap(values.get((variant, point, reading), []), offline) for reading, _ in READINGS]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cols) + "</tr>")
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in ["point", "offline success"] + [f"gap: {label}" for label, _ in READINGS])
+        out.append(f"<h4>{html.escape(name)}</h4><table><tr>{head}</tr>{''.join(rows)}</table>")
+    return "".join(out)
+
+
 def _fmt(values: list[float]) -> str:
     if not values:
         return "not run"
@@ -121,4 +214,4 @@ def render(runs: list[RunRecord], history=None) -> str:
             f"{r.metrics.get(METRIC, float('nan')):.4f}",
         ]
 
-    return plot_svg(runs) + table_html(runs) + sensitivity_html(runs) + runs_details(runs, headers, cells)
+    return plot_svg(runs) + table_html(runs) + sensitivity_html(runs) + robustness_html(runs) + runs_details(runs, headers, cells)

@@ -26,7 +26,7 @@ def _spec(section) -> tuple:
 FIGURES = dict([
     *map(_spec, (sections.FIG2, sections.FIG3, sections.FIG4, sections.FIG5, sections.FIG6, sections.FIG7, sections.FIG8,
                  sections.FIG9, sections.FIG10)),
-    ("fig11", (fig11, ("fig11", "fig11_sensitivity"))),
+    ("fig11", (fig11, ("fig11", "fig11_sensitivity", "fig11_robustness"))),
     *map(_spec, (sections.FIG12, tables.TABLE1, tables.TABLE2, tables.TABLE5, sections.ARITH)),
     ("text-smoke", (text_cells, ("text-smoke",))),
 ])

@@ -71,3 +71,37 @@ def test_success_matches_monte_carlo():
 def test_bad_parameters_name_the_fix(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         ChainMDP(**kwargs)
+
+
+def test_forward_top_row_is_a_second_chain():
+    n, top = 5, 5 + 2
+    rec = ChainMDP(n=n, horizon=8, recovery=True, top="forward").transitions()
+    # UP moves along the top row, ADVANCE still returns to the bottom state below
+    assert rec[top, UP, top + 1] == pytest.approx(0.9) and rec[top, UP, 2] == pytest.approx(0.1)
+    assert rec[top, ADVANCE, 2] == pytest.approx(0.9) and rec[top, ADVANCE, top + 1] == pytest.approx(0.1)
+    last = 2 * n - 1  # the last top state keeps the agent
+    assert rec[last, UP, last] == pytest.approx(0.9)
+    without = ChainMDP(n=n, horizon=8, recovery=False, top="forward").transitions()
+    assert without[top, :, top + 1] == pytest.approx([1.0, 1.0]) and without[last, :, last] == pytest.approx([1.0, 1.0])
+    assert without[n:2 * n, :, :n].sum() == 0 and without[n:2 * n, :, 2 * n].sum() == 0  # still a dead end
+    # the bottom row is the same MDP as with top="stay"
+    np.testing.assert_array_equal(rec[:n], ChainMDP(n=n, horizon=8, recovery=True).transitions()[:n])
+
+
+def test_forward_top_row_lets_slips_carry_the_agent_along_the_top():
+    """Always ADVANCE, horizon n + 2 (room for one detour of two extra steps). With "stay" a slip up at b_i is
+    undone only by t_i -> b_i (the existing test's n * 0.1 * 0.9 * 0.9^n). With "forward", k >= 1 further slips at
+    t_i, ..., t_{i+k-1} carry the agent along the top to t_{i+k}, and ADVANCE lands on b_{i+k}: one step per
+    state as below, plus the same two extra steps, for each of the n - k starts i with i + k <= n - 1."""
+    n = 4
+    expert = ChainMDP(n=n, horizon=n + 2).expert_policy()
+    stay = ChainMDP(n=n, horizon=n + 2, recovery=True).success_probability(expert)
+    forward = ChainMDP(n=n, horizon=n + 2, recovery=True, top="forward").success_probability(expert)
+    assert stay == pytest.approx(0.9**n + n * 0.1 * 0.9 * 0.9**n)
+    along_the_top = sum((n - k) * 0.1 ** (k + 1) * 0.9 ** (n - k + 1) for k in range(1, n))
+    assert forward == pytest.approx(stay + along_the_top)
+
+
+def test_unknown_top_dynamics_are_named():
+    with pytest.raises(ValueError, match="top='sideways': use one of stay, forward"):
+        ChainMDP(top="sideways")
