@@ -308,12 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             for entry, error in summary.failed:
                 print(f"  FAILED {entry.cell.label()}: {error}", file=sys.stderr)
+            for entry, why in summary.undone:  # skipped for another process that did not finish them
+                print(f"  NOT DONE {entry.cell.label()}: {why}", file=sys.stderr)
             if not args.no_report and sharding.is_primary():
                 _report_after_run(args.suite, args.out)
             return 1 if summary.failed or summary.undone else 0
         if args.command == "report":
-            for entry, why in summary.undone:  # skipped for another process that did not finish them
-                print(f"  NOT DONE {entry.cell.label()}: {why}", file=sys.stderr)
             print(f"report: {_report(args.suite, args.out)}")
             return 0
         if args.command == "check":

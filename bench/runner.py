@@ -482,10 +482,10 @@ def run_suite(
             resumed = f" (resumed from the checkpoint at step {outcome.resumed_at})" if outcome.resumed_at is not None else ""
             if not tty or resumed:
                 print(f"{where} done in {seconds:.1f}s{resumed}", file=sys.stderr)
-    return summary
     if isinstance(store, Store):
         now = time.time()
         summary.undone = [(e, why) for e in summary.taken if (why := _undone(store, e.cell.hash, settings.since_ms, now))]
+    return summary
 
 
 def _undone(store: Store, cell_hash: str, since_ms: int | None, now: float) -> str | None:
