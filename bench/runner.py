@@ -12,7 +12,7 @@ from functools import lru_cache, partial
 
 from tqdm import tqdm
 
-from bench import checkpointing
+from bench import checkpointing, dependencies
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError, UsageError
 from bench.suites import SuiteCell
 from bench.tracking import Owner, Store, is_live, provenance
@@ -34,6 +34,9 @@ def validate(entries: list[SuiteCell], check_data: bool = True) -> None:
             check_objective = getattr(MODELS.get(cell.model).factory, "check_objective", None)
             if check_objective is not None:
                 check_objective(objective)
+            if cell.init_from and check_objective is not None:  # a model with its own trainer (tabular)
+                raise BenchError(f"model {cell.model} trains with its own trainer, which cannot start from another cell; "
+                                 "drop init_from or use a sequence-model preset.")
             if check_data:
                 _check_subsets(cell, task)
         except BenchError as err:
@@ -337,8 +340,14 @@ def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> 
             if resumable:
                 ckpt, resumed_at = _checkpoints(cell, settings, store, run_id)
 
+            start = None
+            if cell.init_from:
+                start, upstream_tags = _upstream_start(store, cell, settings)
+                store.set_tags(run_id, upstream_tags)
+
             def train():
                 extra = {"checkpoints": ckpt} if ckpt is not None else {}
+                extra |= {"start": start} if start is not None else {}
                 reports = fit(task, objective, seed=cell.seed, data=cell.options("data"), train=cell.options("train"), **extra)
                 return _record(store, run_id, reports, settings.progress, resumed_at or 0)
 
@@ -371,6 +380,30 @@ def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> 
         except OSError as err:  # the result is recorded; a leftover is removed at the cell's next attempt
             _say(f"cell {cell.label()}: could not remove its checkpoints in {ckpt.directory} ({err}); delete them by hand.")
     return Outcome("finished", run_id, resumed_at=resumed_at)
+
+
+def _upstream_start(store: Store, cell, settings: Settings) -> tuple:
+    """The start of a cell with an ``init_from`` and the tags that name it: a function mapping the preset's own parameters to the final parameters
+    of the upstream cell's newest FINISHED run in this store, addressed by that run and checked against its
+    bench.params_sha256 (``checkpointing.load_final``). BenchError, before any training, when the upstream has no
+    finished run (it failed or has not run) or kept no parameters. The run's tags name the upstream, its run and digest."""
+    from bench.models import sharding
+
+    primary = sharding.is_primary()  # in a multi-host run process 0 reads the store and tells the others
+    upstream_run = _agree_text(store.finished_cells().get(cell.init_from) if primary else None) or None
+    if upstream_run is None:
+        raise BenchError(f"it starts from cell {cell.init_from} (init_from), which has no FINISHED run in this store (it failed "
+                         "or has not run); run that cell first, e.g. with a --filter that selects both.")
+    sha = _agree_text(store.run(upstream_run).data.tags.get("bench.params_sha256", "") if primary else None)
+    if not sha:
+        raise BenchError(f"its upstream run {upstream_run} (cell {cell.init_from}) recorded no bench.params_sha256, so its "
+                         "parameters cannot be verified; rerun the upstream cell with --force.")
+    tags = {"bench.init_from": cell.init_from, "bench.init_from_run": upstream_run, "bench.init_from_params_sha256": sha}
+    return partial(_load_upstream, upstream_run, sha, settings.checkpoint_dir), tags
+
+
+def _load_upstream(run_id: str, sha: str, directory: str | None, template):
+    return checkpointing.load_final(run_id, sha, template, directory)
 
 
 def _record(store: Store, run_id: str, reports, progress: bool, start: int):
@@ -450,16 +483,21 @@ def run_suite(
 
     from bench.models import sharding
 
-    entries = select(load_suite(name), filter_expr)
+    suite = load_suite(name)
+    dependencies.check(suite, f"suite {name}")  # an init_from naming no cell of the suite, or a cycle
+    entries = select(suite, filter_expr)
     validate(entries)
     if jax.process_count() > 1 and not isinstance(executor or LocalExecutor(), LocalExecutor):
         raise BenchError("a multi-host run (jax.distributed) trains one cell at a time over all hosts: use --executor local.")
     store = store or (Store.open(name) if sharding.is_primary() else Follower(name))
     settings = settings or Settings()
+    # the final parameters of every cell another cell starts from are kept, by the run that trained them
+    settings = replace(settings, keep_final=settings.keep_final | dependencies.needed(suite))
     if force and settings.since_ms is None:
         settings = replace(settings, since_ms=int(time.time() * 1000))
     executor = executor or LocalExecutor()
     todo, summary = plan(name, entries, store, force)
+    todo = dependencies.order(todo)  # upstream cells before the cells that start from them
     from bench import redact  # the URI may carry a password; stderr ends up in logs
 
     print(
