@@ -143,7 +143,7 @@ def _conflicts(conflicts: list[Conflict], expected: list[tuple[str, str]]) -> st
         ),
     ]) for c in listed]
     return (
-        f"<section id='conflicts'><h2>Conflicts: {len(listed)} cells left out</h2>"
+        f"<section id='conflicts'><h2>Conflicts: {len(listed)} cell{'s' if len(listed) > 1 else ''} left out</h2>"
         "<p>Each of these cells has several finished runs that disagree on what they computed (their trained "
         "parameters, tag <code>bench.params_sha256</code>, or their code, tag <code>bench.code</code> or "
         "<code>bench.git_commit</code>), so no figure, table or claim uses them. A cell rerun with "

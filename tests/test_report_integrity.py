@@ -156,7 +156,7 @@ def test_a_forged_run_of_a_cell_is_refused_and_listed_not_taken_as_newest(store_
     expected = [(e.cell.hash, e.figure) for e in tiny_suite]
     page = html.build("tiny", runs, expected, store_uri)
     section = page[page.index("id='conflicts'"):page.index("id='fig2'")]
-    assert "Conflicts: 1 cells left out" in section and target.cell.hash in section
+    assert "Conflicts: 1 cell left out" in section and target.cell.hash in section
     assert forged_id in section and real_id in section and "trained parameters" in section
     assert "mlflow runs delete --run-id" in section  # how to settle it
     assert "3 / 4" in page  # the cell is not counted as done
