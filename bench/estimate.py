@@ -39,6 +39,33 @@ CPU_MS = {
     "tabular": {"mle": 0.3, "iqlearn": 0.3, "gail": 0.3, "online": 0.4},
 }
 CPU_EVAL_S = {"t5-tiny": 6.0, "dec-tiny": 6.0, "smollm2-135m": 90.0, "tabular": 0.2}
+# Pretrained presets whose cells vary in length and evaluation (the mini suite's headline cells) are costed per token
+# instead, from the SmolLM2 pilot on 2 idle cores (../shared/NOTES.md: an update of 8 examples of 40 + 76 tokens took
+# ~4.5 s, one with 32 + 40 tokens ~3 s; sampling one 76-token answer ~0.27 s in batches of 32 prompts):
+#   update  = UPDATE_MS_PER_TOKEN * batch * (max_prompt + max_target)   (an online update adds its sampling)
+#   decode  = DECODE_MS_PER_TOKEN * max_target per sequence; a cell decodes eval_subset prompts once at T=1 and once
+#             per eval temperature (twice each where the task scores a calculator decoding), plus k samples each
+#   + CELL_OVERHEAD_S (loading the weights, compiling, scoring, MLflow).
+UPDATE_MS_PER_TOKEN = {"smollm2-135m": 4.85}
+DECODE_MS_PER_TOKEN = {"smollm2-135m": 3.6}
+CELL_OVERHEAD_S = {"smollm2-135m": 60.0}
+CALCULATOR_TASKS = ("gsm8k", "arith")
+
+
+def per_token_seconds(cell) -> float:
+    """Estimated CPU seconds of a text cell of a preset in UPDATE_MS_PER_TOKEN (see the formula above)."""
+    train, data = cell.options("train"), cell.options("data")
+    steps, warm = int(train.get("steps", 0)), int(train.get("mle_warmup_steps", 0))
+    batch, prompt, target = int(train.get("batch_size", 8)), int(train.get("max_prompt", 64)), int(train.get("max_target", 32))
+    decode_s = DECODE_MS_PER_TOKEN[cell.model] * target / 1000
+    update_s = UPDATE_MS_PER_TOKEN[cell.model] * batch * (prompt + target) / 1000
+    if update_kind(cell.algorithm) in ("online", "gail"):
+        update_s = update_s * (4 if cell.algorithm.startswith("gail") else 1) + batch * decode_s
+    temperatures = [t for t in str(train.get("eval_temperatures", "")).split(",") if t.strip()]
+    per_scoring = 2 if cell.task in CALCULATOR_TASKS else 1
+    prompts = int(data.get("eval_subset", 100))
+    sequences = prompts * (per_scoring * (1 + len(temperatures)) + int(train.get("samples_per_prompt", 4)))
+    return (steps + warm) * update_s + sequences * decode_s + CELL_OVERHEAD_S[cell.model]
 
 
 def update_kind(algorithm: str) -> str:
@@ -79,6 +106,8 @@ def cell_seconds(entry: SuiteCell) -> tuple[float, str]:
     train = cell.options("train")
     steps, warm = int(train.get("steps", 0)), int(train.get("mle_warmup_steps", 0))
     kind = update_kind(cell.algorithm)
+    if cell.model in UPDATE_MS_PER_TOKEN:
+        return per_token_seconds(cell), "cpu"
     if cell.model in CPU_MS:
         ms = CPU_MS[cell.model]
         return (warm * ms["mle"] + steps * ms[kind]) / 1000 + CPU_EVAL_S[cell.model], "cpu"

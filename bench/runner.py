@@ -12,7 +12,7 @@ from functools import lru_cache, partial
 
 from tqdm import tqdm
 
-from bench import checkpointing, dependencies
+from bench import checkpointing, dependencies, redact
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError, UsageError
 from bench.suites import SuiteCell
 from bench.tracking import Owner, Store, is_live, provenance
@@ -369,7 +369,7 @@ def attempt(store: Store, entry: SuiteCell, settings: Settings = Settings()) -> 
         raise
     except Exception as err:
         store.fail(run_id, err)
-        return Outcome("failed", run_id, f"{type(err).__name__}: {err}", resumed_at)
+        return Outcome("failed", run_id, redact.text(f"{type(err).__name__}: {err}"), resumed_at)
     finally:
         if ckpt is not None:
             ckpt.close()  # the last save is complete before the run is marked finished
@@ -498,7 +498,6 @@ def run_suite(
     executor = executor or LocalExecutor()
     todo, summary = plan(name, entries, store, force)
     todo = dependencies.order(todo)  # upstream cells before the cells that start from them
-    from bench import redact  # the URI may carry a password; stderr ends up in logs
 
     print(
         f"suite {name}: {summary.total} cells, {summary.skipped} already finished, {len(todo)} to run on {executor.describe()} "

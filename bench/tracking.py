@@ -407,10 +407,13 @@ class Store:
         self.client.set_terminated(run_id, "FINISHED")
 
     def fail(self, run_id: str, error: BaseException) -> None:
-        """Record a failed cell: FAILED status, the error as a tag and the traceback as an artifact."""
-        message = f"{type(error).__name__}: {error}"
+        """Record a failed cell: FAILED status, the error as a tag and the traceback as an artifact, both with every
+        URI's credentials masked (an MLflow error quotes the tracking URI it failed on)."""
+        from bench import redact
+
+        message = redact.text(f"{type(error).__name__}: {error}")
         self.client.log_batch(run_id, tags=[RunTag("bench.error", message[:4000])])
-        self.client.log_text(run_id, "".join(traceback.format_exception(error)), "error.txt")
+        self.client.log_text(run_id, redact.text("".join(traceback.format_exception(error))), "error.txt")
         self.client.set_terminated(run_id, "FAILED")
 
     def kill(self, run_id: str) -> None:
