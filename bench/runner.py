@@ -390,6 +390,13 @@ def _upstream_start(store: Store, cell, settings: Settings) -> tuple:
     from bench.models import sharding
 
     primary = sharding.is_primary()  # in a multi-host run process 0 reads the store and tells the others
+    if primary:
+        finished = [r for r in store.cell_runs(cell.init_from) if r.info.status == "FINISHED"]
+        digests = {r.data.tags.get("bench.params_sha256") for r in finished}
+        if len(digests) > 1:  # which one the cell means is not for the runner to guess (reports mark it a conflict)
+            runs = ", ".join(r.info.run_id for r in finished)
+            raise BenchError(f"it starts from cell {cell.init_from}, whose FINISHED runs ({runs}) hold different parameters; "
+                             "delete the stale run(s) in MLflow (mlflow runs delete --run-id ID) and rerun.")
     upstream_run = _agree_text(store.finished_cells().get(cell.init_from) if primary else None) or None
     if upstream_run is None:
         raise BenchError(f"it starts from cell {cell.init_from} (init_from), which has no FINISHED run in this store (it failed "
