@@ -21,18 +21,23 @@ this module only reads the file, prints the table and writes the JSON. BLEU and 
 reference of a line when all lines have the same number of them, else the first of each; the
 output says which. ROUGE and GSM8k accuracy use the first reference. ``--json OUT`` writes
 ``{task, split, generations, count, values, signatures, notes, caveat}``.
+
+The file is read twice, a chunk of lines at a time (:class:`Generations`, :func:`tasks.scoring.score_chunks`),
+so memory holds one chunk and sums, not the file: scoring 10x the lines takes about the same memory,
+plus Self-BLEU's table of the distinct n-grams of the generations (see :mod:`tasks.scoring`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from bench.registry import TASKS, BenchError
+from tasks import scoring
 from tasks.scoring import Scores
-from tasks.scoring import score as score_predictions
 from tasks.text import TEXT_TASKS, DataError, TextTask, load, read_jsonl
 
 
@@ -85,36 +90,38 @@ def _row(path: Path, number: int, record: dict, lookup: Callable[[str], tuple[st
     return Row(number, generation, refs, calc)
 
 
-def read_rows(path: str | Path, task: TextTask, split: str, data_dir: str | None = None) -> list[Row]:
-    """Every line of the generations file as a Row; the split is loaded only if a line needs an id looked up."""
-    path = Path(path)
-    if not path.is_file():
-        raise BenchError(f"generations file {path} does not exist; pass the JSON Lines file the model wrote.")
-    by_id: dict[str, tuple[str, ...]] | None = None
+class Generations:
+    """The generations file as chunks of ``tasks.scoring.CHUNK`` lines, read afresh on each call (scoring reads it
+    twice), each line checked as it is read. The split is loaded (once) only if a line needs an id looked up.
+    ``count``: the lines of the last complete read."""
 
-    def lookup(key: str) -> tuple[str, ...] | None:
-        nonlocal by_id
-        if by_id is None:
-            by_id = {e.id: e.references for e in load(task, split, data_dir)}
-        return by_id.get(key)
+    def __init__(self, path: str | Path, task: TextTask, split: str, data_dir: str | None = None):
+        self.path, self.task, self.split, self.data_dir = Path(path), task, split, data_dir
+        if not self.path.is_file():
+            raise BenchError(f"generations file {self.path} does not exist; pass the JSON Lines file the model wrote.")
+        self.count = 0
+        self._by_id: dict[str, tuple[str, ...]] | None = None
 
-    try:
-        rows = [_row(path, number, record, lookup) for number, record in read_jsonl(path)]
-    except DataError as err:
-        raise BenchError(str(err)) from None
-    if not rows:
-        raise BenchError(f"generations file {path} has no lines; write one JSON object per generation.")
-    return rows
+    def lookup(self, key: str) -> tuple[str, ...] | None:
+        if self._by_id is None:
+            self._by_id = {e.id: e.references for e in load(self.task, self.split, self.data_dir)}
+        return self._by_id.get(key)
 
+    def rows(self) -> Iterator[Row]:
+        try:
+            for number, record in read_jsonl(self.path):
+                yield _row(self.path, number, record, self.lookup)
+        except DataError as err:
+            raise BenchError(str(err)) from None
 
-def compute(task: TextTask, rows: list[Row]) -> Scores:
-    """Score the rows with :func:`tasks.scoring.score` (the task's metrics, then Self-BLEU)."""
-    return score_predictions(
-        task,
-        [r.generation for r in rows],
-        [r.references for r in rows],
-        [r.generation_calculator for r in rows],
-    )
+    def __call__(self) -> Iterator[tuple[list[str], list[tuple[str, ...]], list[str | None]]]:
+        count, rows = 0, self.rows()
+        while chunk := list(islice(rows, scoring.CHUNK)):
+            count += len(chunk)
+            yield [r.generation for r in chunk], [r.references for r in chunk], [r.generation_calculator for r in chunk]
+        if not count:
+            raise BenchError(f"generations file {self.path} has no lines; write one JSON object per generation.")
+        self.count = count
 
 
 def format_table(scores: Scores) -> str:
@@ -135,18 +142,18 @@ def score(task_name: str, generations: str, split: str | None = None, data_dir: 
         task.split(split)
     except DataError as err:
         raise BenchError(str(err)) from None
-    rows = read_rows(generations, task, split, data_dir)
+    lines = Generations(generations, task, split, data_dir)
     try:
-        scores = compute(task, rows)
+        scores = scoring.score_chunks(task, lines)
     except ValueError as err:  # the metrics' own one-sentence input errors
         raise BenchError(f"cannot score {generations}: {err}") from None
-    print(f"{task.name}: {len(rows)} generations from {generations}")
+    print(f"{task.name}: {lines.count} generations from {generations}")
     print(format_table(scores))
     if task.caveat:
         print(f"caveat: {task.caveat}")
     if json_out:
         out = Path(json_out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"task": task.name, "split": split, "generations": str(generations), "count": len(rows), **asdict(scores), "caveat": task.caveat}
+        payload = {"task": task.name, "split": split, "generations": str(generations), "count": lines.count, **asdict(scores), "caveat": task.caveat}
         out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

@@ -154,3 +154,36 @@ def test_non_text_task_and_bad_split_are_refused(tmp_path, capsys):
 def test_missing_generations_file(tmp_path, capsys):
     code, _, err = run_score(capsys, "--task", "xsum", "--generations", str(tmp_path / "nope.jsonl"))
     assert code == 1 and "does not exist" in err
+
+
+
+def test_scoring_holds_a_chunk_of_lines_not_the_file(tmp_path, monkeypatch):
+    """Memory flat in the file's length: the peak Python allocation while scoring 4x the lines stays within 1.2x.
+    The lines repeat a pool of 16 (about 200 words each), so Self-BLEU's n-gram table, the part that grows with
+    distinct text, is the same in both; what a reader of the whole file holds (rows, n-gram counts per line) grows
+    4x. (Long lines, so that a chunk outweighs the few hundred kB CPython keeps in its tuple free lists.)"""
+    import random
+    import tracemalloc
+
+    from bench.score import score
+    from tasks import scoring
+
+    monkeypatch.setattr(scoring, "CHUNK", 50, raising=False)
+    rng = random.Random(0)
+    pool = [
+        {"target": "#### 7", "generation": " ".join(f"She pays {rng.randrange(99)} + {rng.randrange(99)} = {rng.randrange(99)} dollars "
+                                                     f"for {rng.choice('abcdefgh')}." for _ in range(20)) + "\n#### 7"}
+        for _ in range(16)
+    ]
+
+    def peak(lines: int) -> int:
+        gens = write_lines(tmp_path / f"gens{lines}.jsonl", [pool[i % len(pool)] for i in range(lines)])
+        tracemalloc.start()
+        try:
+            assert score("gsm8k", gens) == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(100), peak(400)
+    assert large < 1.2 * small, f"peak {small / 1e6:.2f} MB for 100 lines, {large / 1e6:.2f} MB for 400"

@@ -110,7 +110,7 @@ def test_scores_update_merges_all_three_parts():
         ((["#### 1"], [[]]), "reference 0 is [], not a string or a non-empty list"),
         ((["#### 1"], [3]), "reference 0 is 3"),
         ((["#### 1"], ["#### 1"], ["a", "b"]), "predictions_calculator must be None or 1 entries"),
-        (([], []), "gsm8k_accuracy: got no predictions"),
+        (([], []), "gsm8k: got no predictions"),
     ],
 )
 def test_bad_inputs_are_one_sentence_value_errors(args, needle):
@@ -159,3 +159,45 @@ def test_register_without_seqio_is_one_import_error(monkeypatch):
     with pytest.raises(ImportError) as err:
         seqio_tasks.register()
     assert str(err.value) == "tasks.seqio_tasks needs seqio, which is not installed; install the extra with pip install '.[seqio]'."
+
+
+# ---------------------------------------------------------------- chunks
+
+
+def random_texts(rng, n, vocabulary=8, longest=9):
+    """Short texts over a tiny vocabulary: repeated n-grams, ties for the max count, equal lengths, empty texts."""
+    words = [f"w{i}" for i in range(vocabulary)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randrange(longest))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 1000])
+def test_chunked_scores_are_the_metrics_of_the_whole_input(chunk):
+    """Chunks change nothing: Self-BLEU, BLEU, chrF and accuracy exactly, ROUGE to float rounding."""
+    import random
+
+    rng = random.Random(chunk)
+    preds = random_texts(rng, 40) + ["w1 w2 w3"] * 3  # duplicates across chunk boundaries
+    refs = [(a, b) for a, b in zip(random_texts(rng, 43), random_texts(rng, 43))]
+    wmt = score(WMT22, preds, refs, chunk=chunk)
+    assert wmt.values["self_bleu"] == metrics.self_bleu(preds)
+    assert wmt.values["bleu"] == metrics.bleu(preds, [list(r) for r in refs])["bleu"]
+    assert wmt.values["chrf"] == metrics.chrf(preds, [list(r) for r in refs])["chrf"]
+    assert wmt.signatures["bleu"] == metrics.bleu(preds, [list(r) for r in refs])["bleu_signature"]
+    xsum = score(XSUM, preds, [r[0] for r in refs], chunk=chunk)
+    whole = metrics.rouge(preds, [r[0] for r in refs])
+    assert all(xsum.values[k] == pytest.approx(whole[k], rel=1e-12, abs=1e-12) for k in ("rouge1", "rouge2", "rougeLsum"))
+    answers = [f"#### {rng.randrange(3)}" for _ in preds]
+    gold = [f"x\n#### {rng.randrange(3)}" for _ in preds]
+    assert score(GSM8K, answers, gold, chunk=chunk).values["accuracy"] == metrics.gsm8k_accuracy(answers, gold)
+
+
+def test_score_chunks_reads_its_input_twice_and_refuses_a_changing_one():
+    calls = []
+
+    def chunks():
+        calls.append(1)
+        yield (["a b c"] * len(calls), ["a b c"] * len(calls), None)
+
+    with pytest.raises(ValueError, match="the input gave 1 predictions, then 2; it must not change while it is scored"):
+        scoring.score_chunks(XSUM, chunks)
+    assert len(calls) == 2
