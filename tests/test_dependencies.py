@@ -113,3 +113,20 @@ def test_an_upstream_missing_from_the_suite_is_refused_before_any_run(store_uri)
     down = _arith("iqlearn", 2, init_from=_arith("mle", 5), lam=0.1, gamma=0.99)
     with _suite([SuiteCell(down, "chain")]), pytest.raises(dependencies.DependencyError, match="not in suite chain"):
         run_suite("chain")
+
+
+def test_an_upstream_whose_finished_runs_disagree_is_refused(store_uri, tmp_path):
+    """A second FINISHED run of the upstream cell with other parameters (forged here) makes the start ambiguous."""
+    up = _arith("mle", 1)
+    down = _arith("iqlearn", 0, init_from=up, lam=0.1, gamma=0.99)
+    settings = Settings(checkpoint_dir=str(tmp_path / "ckpt"))
+    with _suite([SuiteCell(up, "chain")]):
+        run_suite("chain", settings=settings)
+    client = MlflowClient(store_uri)
+    experiment = client.get_experiment_by_name("chain").experiment_id
+    forged = client.create_run(experiment, tags={"bench.cell": up.hash, "bench.params_sha256": "0" * 64}).info.run_id
+    client.set_terminated(forged, "FINISHED")
+    with _suite([SuiteCell(up, "chain"), SuiteCell(down, "chain")]):
+        summary = run_suite("chain", settings=settings)
+    (entry, error), = summary.failed
+    assert entry.cell.hash == down.hash and "hold different parameters" in error and forged in error
