@@ -2,6 +2,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 
 import pytest
 
@@ -64,42 +65,48 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on 127.0.0.1 (SQLite backend, one worker, artifacts proxied); yields its URI.
+    """A real `mlflow server` on 127.0.0.1 (SQLite backend, one worker, artifacts proxied); yields its URI."""
+    import sys
 
-    Started in its own process group and stopped by group, since its workers outlive a killed parent."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")]
+    with serving(argv, f"http://127.0.0.1:{port}", root, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}) as uri:
+        yield uri
+
+
+@contextmanager
+def serving(argv: list[str], uri: str, root, env: dict, wait_s: float = 300):
+    """Run ``argv`` (an `mlflow server`, or a shell starting one) in ``root`` until its ``uri`` answers /health
+    (about 15 s on an idle machine, minutes on a loaded one), yield ``uri``, then stop it. It runs in its own process
+    group and is stopped by group, since the server's workers outlive a killed parent; its output goes to
+    ``root/server.log``, whose tail a failure to start shows."""
     import signal
     import subprocess
-    import sys
     import time
 
     import requests
 
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
+    with open(root / "server.log", "w") as log:
+        proc = subprocess.Popen(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if requests.get(f"{uri}/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail(f"mlflow server did not become healthy: {(root / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
         try:
-            if requests.get(f"{uri}/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"mlflow server did not become healthy: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
+            yield uri
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
