@@ -35,10 +35,11 @@ scores/softmax and the returned logits are float32.
 
 Cached decoding: ``prefill`` encodes the prompt, projects every decoder layer's cross-attention
 keys/values once, and runs the decoder on ``decoder_start_id`` at slot 0 of a self-attention
-cache with ``max_new + 1`` slots (every layer's, stacked: [B, layers, slots, H, d_kv]; the scan
-carries it and each layer writes and reads its own row). ``step(token, t)`` writes the token generated at position t into
+cache with ``max_new + 1`` slots. ``step(token, t)`` writes the token generated at position t into
 slot ``t + 1`` (its decoder position) and attends to slots ``<= t + 1``. Slot = decoder position,
-so the relative bias of the single query is the same row the full computation would use.
+so the relative bias of the single query is the same row the full computation would use. The
+cache holds every layer's slots in one array per keys and values, [B, layers, slots, H, d_kv]
+(batch first, as base.py requires); the scan carries it and layer l writes and reads row l.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ REMAT_POLICIES = {
     "dots": jax.checkpoint_policies.dots_saveable,  # every matmul output; norms, softmax and activations recomputed
     "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # the weight projections, not q.k or p.v
 }
-
 
 
 @dataclass(frozen=True)
