@@ -275,14 +275,16 @@ def _ngram_counts(tokens: list[str], max_order: int) -> list[Counter]:
     return [Counter(zip(*(tokens[k:] for k in range(n)))) for n in range(1, max_order + 1)]
 
 
-def _max_and_runner_up(all_counts: list[list[Counter]], max_order: int) -> list[dict]:
+def _max_and_runner_up(all_counts: list[list[Counter]], max_order: int, stats: list[dict] | None = None, start: int = 0) -> list[dict]:
     """Per order: n-gram -> [max count over texts, second-max count, index holding the max].
 
     The second max is over the multiset of per-text counts, so two texts tied at the max
     give second-max == max: leaving either one out still leaves the max in the others.
+    ``stats`` and ``start``: extend (in place) the table of earlier texts with these, numbered from
+    ``start`` (texts that come in chunks: :mod:`tasks.scoring`).
     """
-    stats: list[dict] = [{} for _ in range(max_order)]
-    for j, per_order in enumerate(all_counts):
+    stats = [{} for _ in range(max_order)] if stats is None else stats
+    for j, per_order in enumerate(all_counts, start):
         for table, counts in zip(stats, per_order):
             for gram, c in counts.items():
                 entry = table.get(gram)

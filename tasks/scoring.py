@@ -261,10 +261,9 @@ def _families(task: TextTask) -> list[Callable[[Shape], object]]:
 class _SelfBleu:
     """:func:`tasks.metrics.self_bleu` of predictions that come in chunks, exactly (max order 4, method1, split on
     whitespace). Pass 1, :meth:`observe` on every chunk in order: per n-gram the max count over the predictions, the
-    runner-up and the first prediction holding the max (:func:`tasks.metrics._max_and_runner_up` of each chunk,
-    merged: a chunk's max above the table's takes over, the table's runner-up becomes the larger of the two
-    runners-up and the other max), and how often each length occurs. Pass 2, :meth:`add` on the same chunks:
-    each prediction's sentence BLEU against all the others, clipped by the runner-up where it holds the max."""
+    runner-up and the first prediction holding the max (:func:`tasks.metrics._max_and_runner_up`, extended chunk by
+    chunk), and how often each length occurs. Pass 2, :meth:`add` on the same chunks: each prediction's sentence
+    BLEU against all the others, clipped by the runner-up where it holds the max."""
 
     ORDER = 4
 
@@ -281,18 +280,7 @@ class _SelfBleu:
 
     def observe(self, texts: list[str]) -> None:
         counted = [self._counts(t) for t in texts]
-        chunk = metrics._max_and_runner_up([counts for _, counts in counted], self.ORDER)
-        for table, part in zip(self.table, chunk):
-            for gram, entry in part.items():
-                entry[2] += self.observed
-                held = table.get(gram)
-                if held is None:
-                    table[gram] = entry
-                elif entry[0] > held[0]:
-                    entry[1] = max(held[0], entry[1])
-                    table[gram] = entry
-                else:
-                    held[1] = max(held[1], entry[0])
+        metrics._max_and_runner_up([counts for _, counts in counted], self.ORDER, self.table, self.observed)
         self.lengths.update(len(tokens) for tokens, _ in counted)
         self.observed += len(texts)
 
