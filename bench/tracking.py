@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 import traceback
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -61,13 +61,8 @@ def check_reachable(uri: str, *, write: bool = True) -> None:
         problem = _sqlite_problem(path) if write else _sqlite_read_problem(path)
         if problem:
             raise BenchError(f"cannot {'write' if write else 'read'} the MLflow SQLite store {shown}: {problem}.")
-        if not write:
-            return
-    try:
-        if write:
-            with _setup_lock(uri):  # the first use creates the tables
-                MlflowClient(uri).search_experiments(max_results=1)
-        else:
+    try:  # reading a store whose tables exist writes nothing (an out-of-date schema is refused here)
+        with _setup_lock(uri) if write else nullcontext():  # the first use creates the tables
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # any backend error means the store is unusable
         raise BenchError(f"cannot use the MLflow tracking store {shown} ({_first_line(err)}); {_FIX}.") from None

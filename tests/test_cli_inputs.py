@@ -131,3 +131,30 @@ def test_report_refuses_a_file_that_is_not_an_mlflow_store(store_uri, tiny_suite
     assert "holds no MLflow tables" in one_line(capsys.readouterr().err)
     assert (tmp_path / "mlflow.db").read_bytes() == b""  # no tables were created in it
 
+
+
+# ----------------------------------------------------------------------------- a tracking server's refusals
+
+
+@pytest.mark.parametrize(
+    "status, body, login, says",
+    [
+        (200, "{}", False, None),
+        (403, "Invalid Host header - possible DNS rebinding attack detected", False,
+         "refuses requests addressed to mlflow.lab:5000 (403 Invalid Host header): start it with --allowed-hosts mlflow.lab:5000"),
+        (401, "You are not authenticated.", False, "asks for a login (401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"),
+        (401, "You are not authenticated.", True, "rejects the login given (401)"),
+        (403, "Permission denied", True, "denies this account access (403)"),
+        (502, "<html><body>Bad Gateway from https://bob:pw-in-body@proxy</body></html>", False,
+         "answered HTTP 502 to an experiments search (<html><body>Bad Gateway from https://bob:***@proxy</body></html>)"),
+    ],
+)
+def test_a_servers_refusal_is_one_sentence_naming_the_fix_with_credentials_masked(status, body, login, says):
+    from bench.tracking import server_refusal
+
+    sentence = server_refusal("http://alice:s3cret@mlflow.lab:5000", status, body, login)
+    if says is None:
+        assert sentence is None
+        return
+    assert says in sentence and "http://alice:***@mlflow.lab:5000" in sentence
+    assert "s3cret" not in sentence and "pw-in-body" not in sentence and len(sentence.splitlines()) == 1
