@@ -12,7 +12,8 @@ long evaluation does not retrain). Each holds two items:
   checkpoint only in a successor of that run, in that store, with that code (bench/runner.py).
 
 orbax writes a step into a temporary folder and renames it when complete, so a process killed
-mid-save leaves the previous checkpoint as the latest. Only the newest checkpoint is kept.
+mid-save leaves the previous checkpoint as the latest. Only the newest checkpoint is kept, and
+the runner removes a cell's folder once its run is FINISHED.
 
 The root is ``--checkpoint-dir`` / ``$BENCH_CHECKPOINT_DIR``, else ``./bench-checkpoints``. Cells
 share it by hash, so it must be storage every worker sees when cells run on several machines

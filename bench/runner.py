@@ -15,7 +15,7 @@ from tqdm import tqdm
 from bench import checkpointing, dependencies, redact
 from bench.registry import ALGORITHMS, MODELS, SUITES, TASKS, BenchError, UsageError
 from bench.suites import SuiteCell
-from bench.tracking import Owner, Store, is_live, provenance
+from bench.tracking import Owner, Store, is_live, lease_s, provenance
 
 
 def load_suite(name: str) -> list[SuiteCell]:
@@ -517,7 +517,8 @@ def run_suite(
         where = f"[{i}/{len(todo)}] {entry.cell.label()}"
         if outcome.status == "skipped":
             summary.taken.append(entry)
-            print(f"{where}: another process has run or is running it; skipped", file=sys.stderr)
+            holder = _holder(store, entry.cell.hash, time.time()) if isinstance(store, Store) else ""
+            print(f"{where}: another process has run or is running it{holder}; skipped", file=sys.stderr)
         elif outcome.status == "failed":
             summary.failed.append((entry, outcome.error))
             print(f"{where} FAILED: {outcome.error}", file=sys.stderr)
@@ -543,7 +544,21 @@ def _undone(store: Store, cell_hash: str, since_ms: int | None, now: float) -> s
     newest = max(runs, key=lambda r: r.info.start_time, default=None)
     if newest is None:
         return "the process that held it left no run of it; rerun this command to train it"
-    holder = Owner.parse(newest.data.tags.get("bench.owner", ""))
-    who = f"process {holder.pid} on {holder.host}" if holder.pid is not None else "an unknown process"
     state = "is gone (or silent past its lease) and left the run RUNNING" if newest.info.status == "RUNNING" else f"ended it {newest.info.status}"
-    return f"{who}, which held it with run {newest.info.run_id}, {state}; rerun this command to train it"
+    return f"{_who(newest)}, which held it with run {newest.info.run_id}, {state}; rerun this command to train it"
+
+
+def _holder(store: Store, cell_hash: str, now: float) -> str:
+    """For a skipped cell's line: who holds it (the oldest live RUNNING run's owner) and when it last beat; an owner
+    this machine cannot check (another host or container) is trusted for the lease, so say how long that is."""
+    live = [r for r in store.cell_runs(cell_hash) if r.info.status == "RUNNING" and is_live(r.data.tags, now)]
+    if not live:
+        return ""
+    run = min(live, key=lambda r: r.info.start_time)
+    beat = now - float(run.data.tags["bench.heartbeat"])
+    return f" ({_who(run)}, run {run.info.run_id}, beat {beat:.0f} s ago; taken over once silent for {lease_s():.0f} s)"
+
+
+def _who(run) -> str:
+    owner = Owner.parse(run.data.tags.get("bench.owner", ""))
+    return f"process {owner.pid} on {owner.host}" if owner.pid is not None else "an unknown process"

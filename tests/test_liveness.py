@@ -99,7 +99,7 @@ def test_bench_run_exits_non_zero_naming_a_cell_whose_holder_died(store_uri, tin
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
-    assert f"{held.label()}: another process has run or is running it; skipped" in err
+    assert f"{held.label()}: another process has run or is running it (process {holder.pid} on {socket.gethostname()}, run {run}, beat" in err
     line = next(x for x in err.splitlines() if "NOT DONE" in x)
     assert held.label() in line and f"process {holder.pid} on {socket.gethostname()}" in line and run in line
     assert "rerun this command" in line
